@@ -1,0 +1,40 @@
+"""DeepLab: backbone -> optional ASPP -> head -> bilinear upsample to the input size."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from segmodels.aspp import ASPP, DeepLabHead
+from segmodels.backbones import build_backbone, get_backbone_spec
+
+
+class DeepLab(nn.Module):
+    def __init__(
+        self,
+        backbone: str = "resnet18",
+        aspp: bool = True,
+        num_classes: int = 8,
+        pretrained: bool = False,
+        output_stride: int | None = None,
+        aspp_rates: tuple[int, ...] = (12, 24, 36),
+    ):
+        super().__init__()
+        spec = get_backbone_spec(backbone)
+        if output_stride not in (None, spec.output_stride, spec.dilated_output_stride):
+            strides = sorted({s for s in (spec.output_stride, spec.dilated_output_stride) if s})
+            raise ValueError(
+                f"backbone {backbone!r} supports output_stride in {strides}, got {output_stride}"
+            )
+        dilated = output_stride is not None and output_stride != spec.output_stride
+        self.backbone = build_backbone(backbone, pretrained=pretrained, dilated=dilated)
+        channels = spec.out_channels
+        self.aspp = ASPP(channels, tuple(aspp_rates)) if aspp else nn.Identity()
+        self.head = DeepLabHead(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        features = self.backbone(x)  # (N, C, H/s, W/s)
+        logits = self.head(self.aspp(features))  # (N, K, H/s, W/s)
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)

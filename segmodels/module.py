@@ -1,0 +1,139 @@
+"""The Lightning module of one trial: cross-entropy training, confusion-matrix validation.
+
+Per-step work stays on the device (loss sums and the confusion matrix are tensors); values are
+synchronised to Python once per epoch, in ``epoch_metrics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from segmodels import metrics
+from segmodels.colors import side_by_side
+from segmodels.config import TrialConfig
+from segmodels.data import CLASS_NAMES
+from segmodels.registry import create_model
+from segmodels.transforms import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "adam": lambda params, cfg: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
+    "adamw": lambda params, cfg: torch.optim.AdamW(
+        params, lr=cfg.lr, weight_decay=cfg.weight_decay
+    ),
+    "sgd": lambda params, cfg: torch.optim.SGD(
+        params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay
+    ),
+}
+
+LR_SCHEDULERS: dict[str, Callable[[torch.optim.Optimizer, TrialConfig], Any]] = {
+    "none": lambda opt, cfg: torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1.0),
+    "step": lambda opt, cfg: torch.optim.lr_scheduler.StepLR(opt, max(1, cfg.epochs // 3), 0.1),
+    "cosine": lambda opt, cfg: torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs),
+    "poly": lambda opt, cfg: torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda epoch: (1 - min(epoch, cfg.epochs - 1) / cfg.epochs) ** 0.9
+    ),
+}
+
+
+def _denormalize(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) normalized -> (H, W, 3) uint8 for pictures."""
+    mean = torch.tensor(IMAGENET_MEAN, device=image.device)[:, None, None]
+    std = torch.tensor(IMAGENET_STD, device=image.device)[:, None, None]
+    pixels = ((image * std + mean) * 255).clamp(0, 255).byte()
+    return pixels.permute(1, 2, 0).cpu().numpy()
+
+
+class SegmentationModule(pl.LightningModule):
+    def __init__(
+        self,
+        cfg: TrialConfig,
+        num_classes: int = len(CLASS_NAMES),
+        class_names: tuple[str, ...] = CLASS_NAMES,
+    ):
+        super().__init__()
+        self.cfg = cfg
+        self.num_classes = num_classes
+        self.class_names = class_names
+        self.model = create_model(cfg.model, num_classes=num_classes, **cfg.model_args())
+        self.loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+        self.resume_state: dict[str, Any] | None = None  # optimizer/scheduler to restore
+        self.pictures: list[np.ndarray] = []
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+    def on_train_epoch_start(self) -> None:
+        self._train_loss = torch.zeros((), device=self.device, dtype=torch.float64)
+        self._train_pixels = torch.zeros((), device=self.device, dtype=torch.float64)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        images, masks = batch
+        loss = self.loss_fn(self(images), masks)
+        valid = (masks != IGNORE_INDEX).sum()
+        self._train_loss += loss.detach() * valid
+        self._train_pixels += valid
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        k = self.num_classes
+        self._cm = torch.zeros(k, k, dtype=torch.int64, device=self.device)
+        self._image_cms: list[torch.Tensor] = []
+        self._val_loss = torch.zeros((), device=self.device, dtype=torch.float64)
+        self._val_pixels = torch.zeros((), device=self.device, dtype=torch.float64)
+        self.pictures = []
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        images, masks = batch  # (1, 3, H, W), (1, H, W): whole images, batch 1
+        logits = self(images)
+        valid = (masks != IGNORE_INDEX).sum()
+        self._val_loss += self.loss_fn(logits, masks).detach() * valid
+        self._val_pixels += valid
+        pred = logits.argmax(1)
+        cm = metrics.confusion_matrix(pred, masks, self.num_classes, IGNORE_INDEX)
+        self._cm += cm
+        self._image_cms.append(cm)
+        if batch_idx < self.cfg.log_images:
+            self.pictures.append(
+                side_by_side(
+                    _denormalize(images[0]),
+                    pred[0].byte().cpu().numpy(),
+                    masks[0].byte().cpu().numpy(),
+                )
+            )
+
+    def epoch_metrics(self) -> dict[str, float]:
+        """This epoch's train and validation figures (one device sync)."""
+        cm = self._cm.cpu()
+        course = metrics.course_scores(torch.stack(self._image_cms).cpu())
+        row = {
+            "train_loss": float(self._train_loss / self._train_pixels.clamp(min=1)),
+            "val_loss": float(self._val_loss / self._val_pixels.clamp(min=1)),
+            "val_miou_global": metrics.mean_iou(cm),
+            "val_miou_per_image": course["miou"],
+            "val_accuracy": metrics.pixel_accuracy(cm),
+            "val_mean_class_recall": metrics.mean_class_recall(cm),
+            "val_mean_class_recall_per_image": course["mean_class_recall"],
+            "lr": self.trainer.optimizers[0].param_groups[0]["lr"],
+        }
+        row["val_miou"] = row[f"val_miou_{self.cfg.miou_definition}"]
+        for name, iou in zip(self.class_names, metrics.iou_per_class(cm).tolist()):
+            row[f"val_iou_{name}"] = iou
+        row["val_confusion"] = cm.tolist()
+        return row
+
+    def configure_optimizers(self):
+        optimizer = OPTIMIZERS[self.cfg.optimizer](self.parameters(), self.cfg)
+        scheduler = LR_SCHEDULERS[self.cfg.lr_scheduler](optimizer, self.cfg)
+        if self.resume_state is not None:
+            optimizer.load_state_dict(self.resume_state["optimizer"])
+            scheduler.load_state_dict(self.resume_state["lr_scheduler"])
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }

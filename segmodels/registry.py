@@ -1,0 +1,61 @@
+"""Architecture registry: the single source of truth for the CLI listing, grids and tests."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from segmodels.backbones import list_backbones
+from segmodels.deeplab import DeepLab
+from segmodels.unet import UNet
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "unet": UNet,
+    "deeplab": DeepLab,
+}
+
+
+def list_models() -> list[str]:
+    return sorted(MODELS)
+
+
+def create_model(name: str, *, num_classes: int = 8, **kwargs: Any) -> nn.Module:
+    """Build a registered architecture.
+
+    ``None`` values are dropped so callers (CLI, grids) that leave an option unset never override
+    the architecture's own default: each default lives in one place.
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; supported: {', '.join(list_models())}")
+    builder = MODELS[name]
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    accepted = set(inspect.signature(builder).parameters) - {"num_classes"}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise ValueError(
+            f"model {name!r} does not take {', '.join(unknown)}; "
+            f"its options are: {', '.join(sorted(accepted))}"
+        )
+    return builder(num_classes=num_classes, **kwargs)
+
+
+def model_configs() -> list[dict[str, Any]]:
+    """Every registered model configuration: unet; deeplab x backbone x aspp."""
+    configs: list[dict[str, Any]] = [{"model": "unet"}]
+    for backbone in list_backbones():
+        for aspp in (False, True):
+            configs.append({"model": "deeplab", "backbone": backbone, "aspp": aspp})
+    return configs
+
+
+def model_label(model: str, backbone: str | None = None, aspp: bool | None = None) -> str:
+    """Short human label used in tables and plots, e.g. ``deeplab/resnet18/aspp``."""
+    parts = [model]
+    if backbone:
+        parts.append(backbone)
+    if aspp is not None and model != "unet":
+        parts.append("aspp" if aspp else "no-aspp")
+    return "/".join(parts)

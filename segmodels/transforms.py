@@ -1,0 +1,101 @@
+"""Albumentations pipelines and the torch datasets that apply them to decoded arrays.
+
+Image and mask go through the same geometric transform. Pixels that come from padding or
+rotation borders get ``IGNORE_INDEX`` in the mask, so the loss never learns a fake class there.
+"""
+
+from __future__ import annotations
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+IGNORE_INDEX = 255
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _pad_and_crop(crop_size: int) -> list[A.BasicTransform]:
+    return [
+        A.PadIfNeeded(
+            crop_size, crop_size, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=IGNORE_INDEX
+        ),
+        A.RandomCrop(crop_size, crop_size),
+    ]
+
+
+def train_transform(crop_size: int, augment: bool) -> A.Compose:
+    """Random crop only without augmentation; the course's augmentations with it."""
+    if not augment:
+        return A.Compose([*_pad_and_crop(crop_size), A.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    return A.Compose(
+        [
+            A.RandomScale(scale_limit=(-0.3, 0.3), p=1.0),
+            A.Rotate(
+                limit=30, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=IGNORE_INDEX, p=0.5
+            ),
+            *_pad_and_crop(crop_size),
+            A.HorizontalFlip(p=0.5),
+            A.VerticalFlip(p=0.5),
+            A.RandomBrightnessContrast(0.2, 0.2, p=0.5),
+            A.HueSaturationValue(10, 20, 10, p=0.5),
+            A.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+
+
+def to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(H, W, 3) float32 normalized + (H, W) uint8 -> (3, H, W) float32 + (H, W) int64."""
+    return (
+        torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+        torch.from_numpy(mask.astype(np.int64)),
+    )
+
+
+def normalize_image(image: np.ndarray) -> np.ndarray:
+    mean = np.asarray(IMAGENET_MEAN, dtype=np.float32) * 255
+    std = np.asarray(IMAGENET_STD, dtype=np.float32) * 255
+    return (image.astype(np.float32) - mean) / std
+
+
+class CropDataset(Dataset):
+    """``crops_per_image`` random (augmented) crops of every training image per epoch.
+
+    The arrays are read-only views shared with Ray's object store; transforms copy, never
+    write in place.
+    """
+
+    def __init__(
+        self,
+        images: list[np.ndarray],
+        masks: list[np.ndarray],
+        crop_size: int,
+        augment: bool,
+        crops_per_image: int = 1,
+    ):
+        self.images, self.masks = images, masks
+        self.transform = train_transform(crop_size, augment)
+        self.crops_per_image = crops_per_image
+
+    def __len__(self) -> int:
+        return len(self.images) * self.crops_per_image
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        i = index % len(self.images)
+        out = self.transform(image=self.images[i], mask=self.masks[i])
+        return to_tensors(out["image"], out["mask"])
+
+
+class WholeImageDataset(Dataset):
+    """Validation on whole images of any size (batch 1), as the course does."""
+
+    def __init__(self, images: list[np.ndarray], masks: list[np.ndarray]):
+        self.images, self.masks = images, masks
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return to_tensors(normalize_image(self.images[index]), self.masks[index])

@@ -1,0 +1,236 @@
+"""One trial of a sweep: ``train_trial(config, data, reporter)``.
+
+Written for Ray Tune but free of it: ``config`` is a plain dict, ``data`` the decoded dataset,
+and ``reporter`` receives each epoch's metrics and checkpoint (Tune's reporter lives in
+``sweeps``; ``LocalReporter`` writes to a folder). Fixed facts about the model (size, parameter
+count, inference time) are measured before training and sent with every epoch, so a trial that
+ASHA stops early still has them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from segmodels.checkpoint import save_checkpoint
+from segmodels.config import TrialConfig
+from segmodels.data import SegmentationData
+from segmodels.inference import time_inference
+from segmodels.module import SegmentationModule
+from segmodels.size import model_size_mb, parameter_count
+from segmodels.transforms import CropDataset, WholeImageDataset
+
+
+class Reporter(Protocol):
+    def report(self, metrics: dict[str, Any], checkpoint: dict[str, Any] | None) -> None: ...
+
+
+class LocalReporter:
+    """Keeps ``last.pt``, ``best.pt`` and ``history.jsonl`` in a folder (runs without Ray)."""
+
+    def __init__(self, out_dir: str | Path, verbose: bool = True):
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.history: list[dict[str, Any]] = []
+        self.verbose = verbose
+
+    def report(self, metrics: dict[str, Any], checkpoint: dict[str, Any] | None) -> None:
+        self.history.append(metrics)
+        with open(self.out_dir / "history.jsonl", "a") as f:
+            f.write(json.dumps(metrics) + "\n")
+        if checkpoint is not None:
+            save_checkpoint(self.out_dir / "last.pt", checkpoint)
+            if metrics["epoch"] == metrics["best_epoch"]:
+                save_checkpoint(self.out_dir / "best.pt", checkpoint)
+        if self.verbose:
+            print(
+                f"epoch {metrics['epoch']:3d}  train_loss {metrics['train_loss']:.4f}  "
+                f"val_loss {metrics['val_loss']:.4f}  val_miou {metrics['val_miou']:.4f}  "
+                f"val_acc {metrics['val_accuracy']:.4f}  ({metrics['train_minutes']:.2f} min)",
+                flush=True,
+            )
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """'auto' means AMP on CUDA (bf16 where the GPU supports it) and full fp32 on CPU."""
+    if precision != "auto":
+        return precision if accelerator == "gpu" or precision == "32" else "32-true"
+    if accelerator != "gpu":
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def loader_settings(cfg: TrialConfig, cpus: int, accelerator: str) -> dict[str, Any]:
+    """Threads and loader workers follow the trial's CPUs, so concurrent trials never
+    oversubscribe the machine."""
+    threads = cfg.num_threads or max(1, cpus)
+    workers = (
+        cfg.num_workers if cfg.num_workers is not None else (0 if cpus <= 2 else min(4, cpus // 2))
+    )
+    return {"threads": threads, "num_workers": workers, "pin_memory": accelerator == "gpu"}
+
+
+class _EpochReporter(pl.Callback):
+    """Turns each finished epoch (train + validation) into one report and one checkpoint."""
+
+    def __init__(
+        self,
+        module: SegmentationModule,
+        reporter: Reporter | None,
+        static: dict,
+        resume: dict[str, Any] | None,
+    ):
+        self.module, self.reporter, self.static = module, reporter, static
+        self.start_epoch = resume["epoch"] if resume else 0
+        self.train_seconds = resume["train_seconds"] if resume else 0.0
+        self.best = resume["best"] if resume else {"val_miou": -1.0, "epoch": 0}
+        self.history: list[dict[str, Any]] = list(resume["history"]) if resume else []
+        self._tick = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._tick = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        epoch_seconds = time.perf_counter() - self._tick
+        self.train_seconds += epoch_seconds
+        epoch = self.start_epoch + trainer.current_epoch + 1
+        row = self.module.epoch_metrics()
+        if not np.isfinite(row["train_loss"]):
+            raise FloatingPointError(
+                f"training diverged at epoch {epoch}: train loss is "
+                f"{row['train_loss']} (lower the learning rate {self.module.cfg.lr})"
+            )
+        if row["val_miou"] > self.best["val_miou"]:
+            self.best = {"val_miou": row["val_miou"], "epoch": epoch}
+        row.update(
+            epoch=epoch,
+            epoch_seconds=epoch_seconds,
+            train_minutes=self.train_seconds / 60,
+            best_val_miou=self.best["val_miou"],
+            best_epoch=self.best["epoch"],
+            **self.static,
+        )
+        self.history.append({k: v for k, v in row.items() if k != "val_confusion"})
+        if self.module.pictures and trainer.logger is not None:
+            for i, picture in enumerate(self.module.pictures):
+                trainer.logger.experiment.add_image(f"val/{i}", picture, epoch, dataformats="HWC")
+        state = None
+        if self.reporter is not None:
+            state = {
+                "config": self.module.cfg.to_dict(),
+                "num_classes": self.module.num_classes,
+                "epoch": epoch,
+                "model": self.module.model.state_dict(),
+                "optimizer": trainer.optimizers[0].state_dict(),
+                "lr_scheduler": trainer.lr_scheduler_configs[0].scheduler.state_dict(),
+                "history": self.history,
+                "best": self.best,
+                "train_seconds": self.train_seconds,
+                "val_miou": row["val_miou"],
+            }
+            self.reporter.report(row, state)
+
+
+def _static_facts(module: SegmentationModule, cfg: TrialConfig, device: str) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "params": parameter_count(module.model),
+        "size_mb": model_size_mb(module.model),
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+    size = {
+        "height": cfg.inference_height,
+        "width": cfg.inference_width,
+        "repeats": cfg.inference_repeats,
+    }
+    facts["inference_ms_cpu"] = time_inference(module.model, "cpu", **size)
+    facts["inference_ms_gpu"] = (
+        time_inference(module.model, "cuda", **size) if device == "gpu" else float("nan")
+    )
+    module.model.to("cpu")
+    return facts
+
+
+def train_trial(
+    config: dict[str, Any],
+    data: SegmentationData,
+    *,
+    reporter: Reporter | None = None,
+    resume: dict[str, Any] | None = None,
+    cpus: int | None = None,
+    log_dir: str | None = None,
+    extra_facts: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Train one configuration; returns its per-epoch history.
+
+    ``resume`` is a checkpoint dict from an earlier run of the same trial: training continues
+    at the next epoch with the model, optimizer and scheduler as they were.
+    """
+    cfg = TrialConfig.from_dict(config)
+    accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    settings = loader_settings(cfg, cpus or os.cpu_count() or 1, accelerator)
+    torch.set_num_threads(settings["threads"])
+    pl.seed_everything(cfg.seed + (resume["epoch"] if resume else 0), workers=True, verbose=False)
+
+    module = SegmentationModule(cfg, class_names=data.class_names)
+    if resume is not None:
+        module.model.load_state_dict(resume["model"])
+        module.resume_state = resume
+    static = {**_static_facts(module, cfg, accelerator), **(extra_facts or {})}
+    remaining = cfg.epochs - (resume["epoch"] if resume else 0)
+    callback = _EpochReporter(module, reporter, static, resume)
+    if remaining <= 0:
+        return callback.history
+
+    train_loader = DataLoader(
+        CropDataset(
+            data.train.images, data.train.masks, cfg.crop_size, cfg.augment, cfg.crops_per_image
+        ),
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        num_workers=settings["num_workers"],
+        pin_memory=settings["pin_memory"],
+        persistent_workers=settings["num_workers"] > 0,
+    )
+    val_loader = DataLoader(
+        WholeImageDataset(data.val.images, data.val.masks),
+        batch_size=1,
+        num_workers=0,
+        pin_memory=settings["pin_memory"],
+    )
+    logger: Any = False
+    if log_dir is not None and cfg.log_images > 0:
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        logger = TensorBoardLogger(log_dir, name="tensorboard", version="")
+    trainer = pl.Trainer(
+        max_epochs=remaining,
+        accelerator=accelerator,
+        devices=1,
+        precision=resolve_precision(cfg.precision, accelerator),
+        logger=logger,
+        callbacks=[callback],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=10**9,
+        deterministic=False,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*GPU available but not used.*")
+        logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+        trainer.fit(module, train_loader, val_loader)
+    return callback.history

@@ -1,0 +1,217 @@
+"""Sweep grids: named grids and user YAML grids, expanded into labelled grid points.
+
+A grid point fixes the model axes (``model``, ``backbone``, ``aspp``, ``augment``, or any other
+``TrialConfig`` key); everything else comes from the sweep's fixed settings. UNet has no backbone
+or ASPP axis, so those axes are dropped for it and duplicates removed.
+
+User YAML grid::
+
+    axes:                 # the product of these lists
+      model: [unet, deeplab]
+      backbone: [resnet18, mobilenet_v3_small]
+      aspp: [true]
+      augment: [false, true]
+    fixed:                # optional: settings shared by every point (CLI flags override)
+      epochs: 20
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from segmodels.backbones import list_backbones
+from segmodels.config import TrialConfig
+from segmodels.registry import list_models, model_label
+
+MODEL_AXES = ("model", "backbone", "aspp", "augment")
+_NO_BACKBONE_MODELS = {"unet"}
+
+
+class GridError(ValueError):
+    """A grid that cannot run; the message names the file and key and lists valid values."""
+
+
+def point_label(point: dict[str, Any]) -> str:
+    """Unique, readable name of a grid point, e.g. ``deeplab/resnet18/aspp/aug``."""
+    label = model_label(point["model"], point.get("backbone"), point.get("aspp"))
+    label += "/aug" if point.get("augment", True) else "/no-aug"
+    flat = {
+        **{k: v for k, v in point.items() if k != "model_kwargs"},
+        **point.get("model_kwargs", {}),
+    }
+    extra = [f"{k}={v}" for k, v in sorted(flat.items()) if k not in MODEL_AXES]
+    return "/".join([label, *extra])
+
+
+def _normalize(point: dict[str, Any]) -> dict[str, Any]:
+    if point["model"] in _NO_BACKBONE_MODELS:
+        point = {k: v for k, v in point.items() if k not in ("backbone", "aspp")}
+    else:
+        point = {"backbone": "resnet18", "aspp": True, **point}
+    return {"augment": True, **point}
+
+
+def expand(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Product of the axes as normalized, de-duplicated points, in a stable order."""
+    keys = list(axes)
+    points: dict[str, dict[str, Any]] = {}
+    for values in itertools.product(*(axes[k] for k in keys)):
+        point = _normalize(dict(zip(keys, values)))
+        points.setdefault(point_label(point), point)
+    return list(points.values())
+
+
+def _homework() -> list[dict[str, Any]]:
+    return [
+        {"model": "unet", "augment": False},
+        {"model": "unet", "augment": True},
+        {"model": "deeplab", "backbone": "resnet18", "aspp": False, "augment": True},
+        {"model": "deeplab", "backbone": "resnet18", "aspp": True, "augment": True},
+        {"model": "deeplab", "backbone": "vgg11_bn", "aspp": True, "augment": True},
+        {"model": "deeplab", "backbone": "mobilenet_v3_small", "aspp": True, "augment": True},
+    ]
+
+
+def _full() -> list[dict[str, Any]]:
+    return expand(
+        {
+            "model": list_models(),
+            "backbone": list_backbones(),
+            "aspp": [False, True],
+            "augment": [False, True],
+        }
+    )
+
+
+def _smoke() -> list[dict[str, Any]]:
+    return [
+        {
+            "model": "unet",
+            "augment": False,
+            "model_kwargs": {"min_channels": 8, "max_channels": 32},
+        },
+        {"model": "deeplab", "backbone": "mobilenet_v3_small", "aspp": False, "augment": True},
+    ]
+
+
+NAMED_GRIDS: dict[str, tuple[Callable[[], list[dict[str, Any]]], str]] = {
+    "homework": (
+        _homework,
+        "the course's six experiments (UNet +-aug; DeepLab-ResNet18 +-ASPP; "
+        "DeepLab-VGG11_bn and -MobileNetV3-small with ASPP)",
+    ),
+    "full": (_full, "model x backbone x ASPP x augmentation (14 points)"),
+    "smoke": (_smoke, "two tiny models, for tests and first contact"),
+}
+
+
+@dataclasses.dataclass
+class Grid:
+    name: str
+    points: list[dict[str, Any]]
+    fixed: dict[str, Any] = dataclasses.field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def labels(self) -> list[str]:
+        return [point_label(p) for p in self.points]
+
+    def by_label(self) -> dict[str, dict[str, Any]]:
+        return dict(zip(self.labels, self.points))
+
+
+def load_grid(name_or_path: str) -> Grid:
+    """A named grid, or a YAML file validated completely before anything runs."""
+    if name_or_path in NAMED_GRIDS:
+        points = NAMED_GRIDS[name_or_path][0]()
+        return Grid(name_or_path, points, source="built-in")
+    path = Path(name_or_path)
+    if path.suffix.lower() not in (".yaml", ".yml") and not path.exists():
+        raise GridError(
+            f"unknown grid {name_or_path!r}; named grids: "
+            f"{', '.join(NAMED_GRIDS)}, or pass a .yaml file"
+        )
+    return load_grid_file(path)
+
+
+def load_grid_file(path: Path) -> Grid:
+    if not path.is_file():
+        raise GridError(f"{path}: grid file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise GridError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise GridError(f"{path}: a grid must be a mapping with 'axes' (and optional 'fixed')")
+    unknown = sorted(set(raw) - {"axes", "fixed"})
+    if unknown:
+        raise GridError(
+            f"{path}: unknown top-level key(s) {', '.join(unknown)}; valid keys: axes, fixed"
+        )
+    axes, fixed = raw.get("axes"), raw.get("fixed") or {}
+    if not isinstance(axes, dict) or not axes:
+        raise GridError(
+            f"{path}: 'axes' must map config keys to lists of values, "
+            "e.g. axes: {model: [unet, deeplab]}"
+        )
+    if not isinstance(fixed, dict):
+        raise GridError(f"{path}: 'fixed' must map config keys to single values")
+    axes = {k: v if isinstance(v, list) else [v] for k, v in axes.items()}
+    axes.setdefault("model", ["deeplab"])
+    for key, values in axes.items():
+        for value in values:
+            check_value(path, f"axes.{key}", key, value)
+    for key, value in fixed.items():
+        if key in axes:
+            raise GridError(f"{path}: key {key!r} is both an axis and fixed; keep one")
+        check_value(path, f"fixed.{key}", key, value)
+    return Grid(path.stem, expand(axes), dict(fixed), source=str(path))
+
+
+_CHOICES: dict[str, Callable[[], list[str]]] = {
+    "model": list_models,
+    "backbone": list_backbones,
+}
+_FIELDS = {f.name: f for f in dataclasses.fields(TrialConfig)}
+_TYPE_HINTS = typing.get_type_hints(TrialConfig)
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    allowed = typing.get_args(hint) or (hint,)
+    for t in allowed:
+        origin = typing.get_origin(t) or t
+        if t is type(None) and value is None:
+            return True
+        if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True
+        if origin is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if origin in (str, bool, dict) and isinstance(value, origin):
+            return True
+    return False
+
+
+def check_value(source: Path | str, where: str, key: str, value: Any) -> None:
+    """One config key/value against TrialConfig's fields, types and registries."""
+    if key not in _FIELDS:
+        raise GridError(
+            f"{source}: unknown key {where!r}; valid keys: {', '.join(sorted(_FIELDS))}"
+        )
+    if key in _CHOICES:
+        valid = _CHOICES[key]()
+        if value not in valid:
+            raise GridError(
+                f"{source}: {where} = {value!r} is not valid; valid values: {', '.join(valid)}"
+            )
+        return
+    hint = _TYPE_HINTS[key]
+    if not _type_ok(value, hint):
+        name = getattr(hint, "__name__", str(hint))
+        raise GridError(f"{source}: {where} = {value!r} has the wrong type; expected {name}")
