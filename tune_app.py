@@ -1,0 +1,120 @@
+"""segsweep command line: train and compare a grid of segmentation models with Ray Tune.
+
+    python tune_app.py --grid homework                  # the course's six experiments
+    python tune_app.py --grid full --search optuna --num-samples 10
+    python tune_app.py --grid my_grid.yaml --data ~/tiny-floodnet-challenge
+    python tune_app.py --name homework --resume         # continue an interrupted sweep
+    python tune_app.py --list-grids
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from segmodels.config import TrialConfig
+
+# CLI flags that set TrialConfig keys; None means "not given": the grid's or model's default holds.
+TRIAL_FLAGS = {
+    "epochs": int, "crop_size": int, "batch_size": int, "lr": float, "optimizer": str,
+    "lr_scheduler": str, "seed": int, "precision": str, "miou_definition": str,
+    "inference_repeats": int,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = TrialConfig()
+    p = argparse.ArgumentParser(prog="tune_app.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--grid", default="homework", help="named grid (see --list-grids) or a YAML file")
+    p.add_argument("--list-grids", action="store_true", help="list named grids and exit")
+    p.add_argument("--data", default=None, help="dataset folder (default: generated synthetic data)")
+    train = p.add_argument_group("training (defaults reproduce the course)")
+    for flag, kind in TRIAL_FLAGS.items():
+        train.add_argument(f"--{flag.replace('_', '-')}", type=kind, default=None,
+                           help=f"default {getattr(defaults, flag)}")
+    train.add_argument("--pretrained", action="store_true", default=None,
+                       help="ImageNet weights for DeepLab backbones (needs internet or a cache)")
+    tune = p.add_argument_group("search and scheduling")
+    tune.add_argument("--search", default="grid", choices=["grid", "optuna"])
+    tune.add_argument("--num-samples", type=int, default=0,
+                      help="extra Optuna trials beyond one per grid point")
+    tune.add_argument("--scheduler", default="asha", choices=["asha", "fifo"])
+    tune.add_argument("--grace-period", type=int, default=None,
+                      help="ASHA: epochs before a trial can be stopped (default epochs/4)")
+    tune.add_argument("--reduction-factor", type=float, default=3)
+    res = p.add_argument_group("resources and storage")
+    res.add_argument("--cpus-per-trial", type=float, default=None)
+    res.add_argument("--gpus-per-trial", type=float, default=None,
+                     help="fractions share a GPU between small models, e.g. 0.5")
+    res.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray")
+    res.add_argument("--address", default=None, help="join a Ray cluster ('auto' or host:port)")
+    res.add_argument("--storage", default="./runs", help="local folder, s3:// or gs:// URI")
+    res.add_argument("--name", default=None, help="sweep name (default: the grid's name)")
+    res.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+    res.add_argument("--overwrite", action="store_true", help="replace a sweep of the same name")
+    res.add_argument("--max-failures", type=int, default=2, help="retries of a failed trial")
+    res.add_argument("--no-report", action="store_true", help="skip the analysis report")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def settings_from_args(args: argparse.Namespace):
+    from sweeps.settings import SweepSettings
+
+    overrides = {k: getattr(args, k) for k in TRIAL_FLAGS}
+    overrides["pretrained"] = args.pretrained
+    return SweepSettings(
+        grid=args.grid, data=args.data, overrides=overrides, search=args.search,
+        num_samples=args.num_samples, scheduler=args.scheduler, grace_period=args.grace_period,
+        reduction_factor=args.reduction_factor, cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial, storage=args.storage, name=args.name,
+        resume=args.resume, overwrite=args.overwrite, max_failures=args.max_failures,
+        address=args.address, num_cpus=args.num_cpus, report=not args.no_report,
+    )
+
+
+def list_grids() -> None:
+    from sweeps.grids import NAMED_GRIDS, load_grid
+
+    for name, (_, description) in NAMED_GRIDS.items():
+        print(f"{name:10s} {description}")
+        for label in load_grid(name).labels:
+            print(f"{'':12s}{label}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.list_grids:
+        list_grids()
+        return 0
+    try:
+        from sweeps import runner
+        from sweeps.summary import print_summary
+
+        prepared = runner.prepare(settings_from_args(args))
+        if prepared.data.synthetic:
+            print("=" * 72 + "\nNOTE: training on the SYNTHETIC dataset "
+                  f"({prepared.data.root}).\nPass --data DIR to train on FloodNet.\n" + "=" * 72,
+                  flush=True)
+        for note in prepared.data.notes:
+            print(f"note: {note}")
+        results = runner.run(prepared)
+        print_summary(results, prepared)
+    except KeyboardInterrupt:
+        print("\ninterrupted; continue with: python tune_app.py "
+              f"--name {args.name or args.grid} --resume", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    sys.exit(main())

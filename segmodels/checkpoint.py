@@ -41,8 +41,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
         raise CheckpointError(
-            f"{path}: not a readable segsweep checkpoint ({type(exc).__name__}: {exc}); "
+            f"{path}: not a readable segsweep checkpoint ({type(exc).__name__}: {reason}); "
             "it may be truncated (disk full, interrupted copy) or not a checkpoint at all. "
             "Only files written by segsweep load; arbitrary pickles are refused."
         ) from exc

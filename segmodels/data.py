@@ -178,27 +178,25 @@ def _decode_mask(path: Path, label_map: np.ndarray | None) -> np.ndarray:
     decode_count += 1
     with Image.open(path) as img:
         img.load()
-        if img.mode in ("RGB", "RGBA"):
-            arr = np.asarray(img)
-            if not (
-                np.array_equal(arr[..., 0], arr[..., 1])
-                and np.array_equal(arr[..., 1], arr[..., 2])
-            ):
-                raise DatasetError(
-                    f"{path}: colour-coded {img.mode} mask; masks must be single-channel PNGs "
-                    "whose pixel values are class ids 0..7 (convert the colour map to ids first)"
-                )
-            return arr[..., 0].astype(np.uint8)
         arr = np.asarray(img)
+        mode = img.mode
+    if mode in ("RGB", "RGBA"):
+        if not (np.array_equal(arr[..., 0], arr[..., 1])
+                and np.array_equal(arr[..., 1], arr[..., 2])):
+            raise DatasetError(
+                f"{path}: colour-coded {mode} mask; masks must be single-channel PNGs "
+                "whose pixel values are class ids (convert the colour map to ids first)"
+            )
+        arr = arr[..., 0]
     if arr.ndim != 2:
         raise DatasetError(f"{path}: mask must be a single-channel image, got shape {arr.shape}")
-    if label_map is not None:
-        if arr.size and int(arr.max()) >= len(label_map):
-            raise DatasetError(
-                f"{path}: label value {int(arr.max())} outside 0..{len(label_map) - 1}"
-            )
-        arr = label_map[arr]
-    return arr.astype(np.uint8)
+    n_raw = len(label_map) if label_map is not None else NUM_CLASSES
+    bad = np.unique(arr[arr >= n_raw]) if arr.size else arr
+    if bad.size:  # checked before any cast, so 16-bit values cannot wrap around
+        raise DatasetError(f"{path}: label value(s) {', '.join(map(str, bad[:5].tolist()))} "
+                           f"outside the {n_raw} classes 0..{n_raw - 1}")
+    arr = arr.astype(np.uint8)
+    return label_map[arr] if label_map is not None else arr
 
 
 def _decode_split(pairs: list[Pair], label_map, problems: list[str], notes: list[str]) -> Split:

@@ -106,7 +106,7 @@ class _EpochReporter(pl.Callback):
         self.train_seconds += epoch_seconds
         epoch = self.start_epoch + trainer.current_epoch + 1
         row = self.module.epoch_metrics()
-        if not np.isfinite(row["train_loss"]):
+        if not (np.isfinite(row["train_loss"]) and np.isfinite(row["val_loss"])):
             raise FloatingPointError(
                 f"training diverged at epoch {epoch}: train loss is "
                 f"{row['train_loss']} (lower the learning rate {self.module.cfg.lr})"
@@ -140,6 +140,14 @@ class _EpochReporter(pl.Callback):
                 "val_miou": row["val_miou"],
             }
             self.reporter.report(row, state)
+
+
+def _quiet_lightning() -> None:
+    """Lightning's per-run banners and hints would repeat once per trial in a sweep's log."""
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    for pattern in (".*does not have many workers.*", ".*smaller than the logging interval.*",
+                    ".*LeafSpec.*", ".*GPU available but not used.*"):
+        warnings.filterwarnings("ignore", pattern)
 
 
 def _static_facts(module: SegmentationModule, cfg: TrialConfig, device: str) -> dict[str, Any]:
@@ -214,6 +222,7 @@ def train_trial(
         from pytorch_lightning.loggers import TensorBoardLogger
 
         logger = TensorBoardLogger(log_dir, name="tensorboard", version="")
+    _quiet_lightning()
     trainer = pl.Trainer(
         max_epochs=remaining,
         accelerator=accelerator,
@@ -228,9 +237,5 @@ def train_trial(
         log_every_n_steps=10**9,
         deterministic=False,
     )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", ".*GPU available but not used.*")
-        logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-        trainer.fit(module, train_loader, val_loader)
+    trainer.fit(module, train_loader, val_loader)
     return callback.history

@@ -98,7 +98,9 @@ def test_none_options_keep_the_model_defaults():
 def test_dilation_is_checked_against_the_backbone():
     with pytest.raises(ValueError, match="vgg11_bn.*does not support dilated"):
         backbones.build_backbone("vgg11_bn", dilated=True)
-    model = segmodels.create_model("deeplab", backbone="mobilenet_v3_small", output_stride=16)
+    model = segmodels.create_model(
+        "deeplab", backbone="mobilenet_v3_small", output_stride=16
+    ).eval()
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 8, 64, 64)
 
 

@@ -1,0 +1,243 @@
+"""Run a sweep with Ray Tune: validate everything, start or join Ray, fit, summarize.
+
+Order matters for users: every check that can fail (grid, dataset, numbers, storage, name)
+runs before Ray starts and before anything is written to storage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from segmodels.config import TrialConfig
+from segmodels.data import SegmentationData, load_dataset
+from segmodels.synthetic import ensure_generated
+from sweeps import search
+from sweeps.grids import Grid, load_grid
+from sweeps.settings import SYNTHETIC_DIR, SweepError, SweepSettings
+from sweeps.trainable import resolve_trial_config, run_trial
+
+SWEEP_FILE = "segsweep.json"
+
+
+@dataclass
+class PreparedSweep:
+    settings: SweepSettings
+    grid: Grid
+    fixed: dict[str, Any]
+    data: SegmentationData
+
+
+def _fixed_config(grid: Grid, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Trial defaults <- grid's fixed values <- CLI flags (None flags are unset)."""
+    return {**grid.fixed, **{k: v for k, v in overrides.items() if v is not None}}
+
+
+def _load_data(settings: SweepSettings) -> SegmentationData:
+    if settings.data is None:
+        root = ensure_generated(SYNTHETIC_DIR.expanduser())
+        return load_dataset(root)
+    return load_dataset(settings.data)
+
+
+def _check_storage(settings: SweepSettings) -> None:
+    if settings.remote_storage:
+        return
+    path = Path(settings.storage_path())
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise SweepError(f"--storage {settings.storage}: {probe} is not a writable folder; "
+                         "choose a folder you can write to")
+    exp = Path(settings.experiment_path())
+    if settings.resume:
+        if not (exp / SWEEP_FILE).is_file():
+            raise SweepError(f"--resume: no sweep named {settings.name!r} in {path} "
+                             f"(no {exp / SWEEP_FILE}); check --name and --storage")
+    elif exp.exists() and any(exp.iterdir()) and not settings.overwrite:
+        raise SweepError(f"a sweep named {settings.name!r} already exists in {path}; use "
+                         "--resume to continue it, --overwrite to replace it, or another --name")
+
+
+def prepare(settings: SweepSettings) -> PreparedSweep:
+    """All checks that need no Ray; raises SweepError / GridError / DatasetError / ValueError."""
+    if settings.search not in search.SEARCHES:
+        raise SweepError(f"--search {settings.search!r}: choose from {', '.join(search.SEARCHES)}")
+    if settings.scheduler not in search.SCHEDULERS:
+        raise SweepError(f"--scheduler {settings.scheduler!r}: choose from "
+                         f"{', '.join(search.SCHEDULERS)}")
+    if settings.num_samples < 0:
+        raise SweepError(f"--num-samples must be >= 0, got {settings.num_samples}")
+    for flag in ("cpus_per_trial", "gpus_per_trial"):
+        value = getattr(settings, flag)
+        if value is not None and value < 0 or (flag == "cpus_per_trial" and value == 0):
+            raise SweepError(f"--{flag.replace('_', '-')} must be > 0, got {value}")
+    grid = load_grid(settings.grid)
+    settings.name = settings.name or grid.name
+    fixed = _fixed_config(grid, settings.overrides)
+    for label, point in grid.by_label().items():
+        try:
+            TrialConfig.from_dict({**fixed, **point})
+        except (TypeError, ValueError) as exc:
+            raise SweepError(f"grid point {label}: {exc}") from None
+    _check_storage(settings)
+    data = _load_data(settings)
+    crop = TrialConfig.from_dict(fixed).crop_size
+    if crop > data.smallest_side:
+        raise SweepError(f"--crop-size {crop} is larger than the smallest training image side "
+                         f"({data.smallest_side} px) in {data.root}; use --crop-size <= "
+                         f"{data.smallest_side}")
+    return PreparedSweep(settings, grid, fixed, data)
+
+
+def start_ray(settings: SweepSettings):
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if settings.address or os.environ.get("RAY_ADDRESS"):
+        return ray.init(address=settings.address or os.environ["RAY_ADDRESS"],
+                        log_to_driver=True)
+    return ray.init(num_cpus=settings.num_cpus, include_dashboard=True,
+                    dashboard_host="127.0.0.1", log_to_driver=True)
+
+
+def resources_per_trial(settings: SweepSettings, n_trials: int,
+                        cluster: dict[str, float]) -> dict[str, float]:
+    """Whole GPU per trial when GPUs exist, else an even share of the CPUs."""
+    total_cpu = cluster.get("CPU", 1.0)
+    total_gpu = cluster.get("GPU", 0.0)
+    gpus = settings.gpus_per_trial if settings.gpus_per_trial is not None else (
+        1.0 if total_gpu >= 1 else 0.0)
+    if settings.cpus_per_trial is not None:
+        cpus = settings.cpus_per_trial
+    elif gpus > 0:
+        cpus = max(1.0, float(int(total_cpu // max(1, total_gpu / gpus))))
+    else:
+        cpus = max(1.0, float(int(total_cpu // max(1, min(n_trials, total_cpu)))))
+    if cpus > total_cpu:
+        raise SweepError(f"--cpus-per-trial {cpus:g} is more than the cluster has "
+                         f"({total_cpu:g} CPUs)")
+    if gpus > total_gpu:
+        raise SweepError(f"--gpus-per-trial {gpus:g} is more than the cluster has "
+                         f"({total_gpu:g} GPUs)")
+    return {"cpu": cpus, "gpu": gpus}
+
+
+def hardware_summary(cluster: dict[str, float]) -> dict[str, Any]:
+    import torch
+
+    return {
+        "host": platform.node(), "platform": platform.platform(),
+        "cluster_cpus": cluster.get("CPU", 0), "cluster_gpus": cluster.get("GPU", 0),
+        "nodes": int(sum(1 for k in cluster if k.startswith("node:")
+                         and not k.startswith("node:__internal"))),
+        "driver_gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch": torch.__version__,
+    }
+
+
+def _write_sweep_file(prepared: PreparedSweep, resources: dict[str, float],
+                      cluster: dict[str, float]) -> None:
+    settings = prepared.settings
+    record = {
+        "settings": settings.to_dict(), "grid": prepared.grid.name,
+        "grid_source": prepared.grid.source,
+        "points": prepared.grid.by_label(), "fixed": prepared.fixed,
+        "trial_defaults": TrialConfig().to_dict(),
+        "data": {"root": prepared.data.root, "layout": prepared.data.layout,
+                 "synthetic": prepared.data.synthetic, "train": len(prepared.data.train),
+                 "val": len(prepared.data.val), "description": prepared.data.describe()},
+        "resources_per_trial": resources, "hardware": hardware_summary(cluster),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    text = json.dumps(record, indent=2, default=str)
+    if settings.remote_storage:
+        import pyarrow.fs
+
+        fs, path = pyarrow.fs.FileSystem.from_uri(settings.experiment_path())
+        fs.create_dir(path, recursive=True)
+        with fs.open_output_stream(f"{path}/{SWEEP_FILE}") as f:
+            f.write(text.encode())
+        return
+    exp = Path(settings.experiment_path())
+    if settings.overwrite and not settings.resume and exp.exists():
+        shutil.rmtree(exp)
+    exp.mkdir(parents=True, exist_ok=True)
+    (exp / SWEEP_FILE).write_text(text)
+
+
+def build_tuner(prepared: PreparedSweep, resources: dict[str, float]):
+    from ray import tune
+
+    settings, grid, fixed = prepared.settings, prepared.grid, prepared.fixed
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, data=prepared.data, points=grid.by_label(), fixed=fixed,
+                             cpus=max(1, int(resources["cpu"]))),
+        resources,
+    )
+    if settings.resume:
+        return tune.Tuner.restore(settings.experiment_path(), trainable,
+                                  resume_unfinished=True, resume_errored=True)
+    defaults = TrialConfig.from_dict({**fixed, **grid.points[0]})
+    labels = grid.labels
+    if settings.search == "optuna":
+        choices = search.crop_choices(defaults.crop_size, prepared.data.smallest_side)
+        param_space = search.optuna_space(labels, choices)
+        searcher = search.optuna_searcher(labels, defaults.lr, defaults.crop_size, defaults.seed)
+        num_samples = len(labels) + settings.num_samples
+    else:
+        param_space, searcher, num_samples = search.grid_space(labels), None, 1
+    return tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            metric=search.METRIC, mode=search.MODE, search_alg=searcher,
+            scheduler=search.make_scheduler(settings.scheduler, defaults.epochs,
+                                            settings.grace_period, settings.reduction_factor),
+            num_samples=num_samples, trial_dirname_creator=_trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=settings.name, storage_path=settings.storage_path(),
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=1, checkpoint_score_attribute=search.METRIC,
+                checkpoint_score_order=search.MODE),  # best + (always) the latest
+            failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+            verbose=1,
+        ),
+    )
+
+
+def _trial_dirname(trial) -> str:
+    label = str(trial.config.get("point", "trial")).replace("/", "_").replace("=", "-")
+    return f"{trial.trial_id}_{label}"[:120]
+
+
+def run(prepared: PreparedSweep):
+    """Start/join Ray, run the sweep, return Tune's ResultGrid."""
+    import ray
+
+    settings = prepared.settings
+    context = start_ray(settings)
+    cluster = ray.cluster_resources()
+    n_trials = len(prepared.grid.points) + (settings.num_samples if settings.search == "optuna"
+                                            else 0)
+    resources = resources_per_trial(settings, n_trials, cluster)
+    dashboard = getattr(context, "dashboard_url", None)
+    if dashboard:
+        print(f"Ray dashboard: http://{dashboard}", flush=True)
+    _write_sweep_file(prepared, resources, cluster)
+    print(f"Sweep {settings.name!r}: {n_trials} trial(s) of grid {prepared.grid.name!r}, "
+          f"{resources['cpu']:g} CPU / {resources['gpu']:g} GPU each; results in "
+          f"{settings.experiment_path()}", flush=True)
+    tuner = build_tuner(prepared, resources)
+    return tuner.fit()
+
+
+__all__ = ["PreparedSweep", "prepare", "run", "resolve_trial_config", "resources_per_trial"]

@@ -1,0 +1,51 @@
+"""Sweep settings: what the CLI collects, validated before Ray starts."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_STORAGE = "./runs"
+SYNTHETIC_DIR = Path(os.environ.get("SEGSWEEP_CACHE", "~/.cache/segsweep")) / "synthetic"
+
+
+class SweepError(ValueError):
+    """A sweep that cannot start; the message says what to change."""
+
+
+@dataclass
+class SweepSettings:
+    grid: str = "homework"
+    data: str | None = None  # None: the generated synthetic dataset
+    overrides: dict[str, Any] = field(default_factory=dict)  # TrialConfig keys from the CLI
+    search: str = "grid"
+    num_samples: int = 0  # extra Optuna trials beyond one per grid point
+    scheduler: str = "asha"
+    grace_period: int | None = None
+    reduction_factor: float = 3
+    cpus_per_trial: float | None = None
+    gpus_per_trial: float | None = None
+    storage: str = DEFAULT_STORAGE
+    name: str | None = None
+    resume: bool = False
+    overwrite: bool = False
+    max_failures: int = 2
+    address: str | None = None
+    num_cpus: int | None = None  # local Ray only
+    report: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def remote_storage(self) -> bool:
+        return "://" in self.storage
+
+    def storage_path(self) -> str:
+        return self.storage if self.remote_storage else str(Path(self.storage).expanduser().resolve())
+
+    def experiment_path(self) -> str:
+        return f"{self.storage_path().rstrip('/')}/{self.name}"

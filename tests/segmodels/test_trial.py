@@ -1,0 +1,70 @@
+import math
+
+import pytest
+
+from segmodels.checkpoint import load_checkpoint, model_from_checkpoint
+from segmodels.trial import LocalReporter, loader_settings, resolve_precision, train_trial
+from segmodels.config import TrialConfig
+
+TINY = {"model": "unet", "model_kwargs": {"min_channels": 4, "max_channels": 16},
+        "epochs": 2, "crop_size": 64, "batch_size": 4, "inference_repeats": 1,
+        "inference_height": 64, "inference_width": 64, "augment": False}
+
+
+def test_trial_reports_every_epoch_with_summary_facts(tiny_data, tmp_path):
+    reporter = LocalReporter(tmp_path, verbose=False)
+    history = train_trial(TINY, tiny_data, reporter=reporter, cpus=1, log_dir=str(tmp_path))
+    assert [row["epoch"] for row in history] == [1, 2]
+    row = reporter.history[-1]
+    for key in ("train_loss", "val_loss", "val_miou", "val_accuracy", "val_mean_class_recall",
+                "val_iou_vehicle", "best_val_miou", "best_epoch", "train_minutes", "size_mb",
+                "params", "inference_ms_cpu", "hostname", "val_confusion"):
+        assert key in row, key
+    assert math.isnan(row["inference_ms_gpu"])  # no GPU here
+    assert row["best_val_miou"] == max(r["val_miou"] for r in reporter.history)
+    assert sum(map(sum, row["val_confusion"])) == sum(m.size for m in tiny_data.val.masks)
+    assert (tmp_path / "best.pt").is_file() and (tmp_path / "last.pt").is_file()
+    assert any((tmp_path / "tensorboard").iterdir())  # image | prediction | ground truth
+
+
+def test_checkpoint_rebuilds_its_model_and_resume_continues_the_epochs(tiny_data, tmp_path):
+    first = LocalReporter(tmp_path / "a", verbose=False)
+    train_trial(TINY, tiny_data, reporter=first, cpus=1)
+    state = load_checkpoint(tmp_path / "a" / "last.pt")
+    assert state["config"]["model"] == "unet" and state["epoch"] == 2
+    model, _ = model_from_checkpoint(tmp_path / "a" / "last.pt")
+    assert not model.training
+
+    longer = {**TINY, "epochs": 4}
+    state["config"]["epochs"] = 4
+    second = LocalReporter(tmp_path / "b", verbose=False)
+    history = train_trial(longer, tiny_data, reporter=second, resume=state, cpus=1)
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]  # old history + new epochs
+    assert [row["epoch"] for row in second.history] == [3, 4]  # only new epochs trained
+    assert second.history[-1]["train_minutes"] > first.history[-1]["train_minutes"]
+
+
+def test_diverging_training_stops_with_a_clear_reason(tiny_data):
+    with pytest.raises(FloatingPointError, match="diverged"):
+        train_trial({**TINY, "lr": 1e30, "optimizer": "sgd", "epochs": 3}, tiny_data, cpus=1)
+
+
+def test_unknown_config_key_is_refused():
+    with pytest.raises(ValueError, match="unknown trial config key.*learning_rate"):
+        TrialConfig.from_dict({"learning_rate": 0.1})
+
+
+def test_precision_is_amp_on_gpu_and_fp32_on_cpu(monkeypatch):
+    assert resolve_precision("auto", "cpu") == "32-true"
+    assert resolve_precision("16-mixed", "cpu") == "32-true"
+    monkeypatch.setattr("torch.cuda.is_bf16_supported", lambda: True)
+    assert resolve_precision("auto", "gpu") == "bf16-mixed"
+    monkeypatch.setattr("torch.cuda.is_bf16_supported", lambda: False)
+    assert resolve_precision("auto", "gpu") == "16-mixed"
+
+
+def test_threads_and_workers_follow_the_trials_cpus():
+    cfg = TrialConfig()
+    assert loader_settings(cfg, 1, "cpu") == {"threads": 1, "num_workers": 0, "pin_memory": False}
+    assert loader_settings(cfg, 8, "gpu")["threads"] == 8
+    assert loader_settings(cfg, 8, "gpu")["pin_memory"] is True
