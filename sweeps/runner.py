@@ -104,7 +104,8 @@ def start_ray(settings: SweepSettings):
     if settings.address or os.environ.get("RAY_ADDRESS"):
         return ray.init(address=settings.address or os.environ["RAY_ADDRESS"],
                         log_to_driver=True)
-    return ray.init(num_cpus=settings.num_cpus, include_dashboard=True,
+    # address="local": never attach by accident to a cluster someone started on this machine.
+    return ray.init(address="local", num_cpus=settings.num_cpus, include_dashboard=True,
                     dashboard_host="127.0.0.1", log_to_driver=True)
 
 
@@ -209,6 +210,7 @@ def build_tuner(prepared: PreparedSweep, resources: dict[str, float]):
                 num_to_keep=1, checkpoint_score_attribute=search.METRIC,
                 checkpoint_score_order=search.MODE),  # best + (always) the latest
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+            sync_config=tune.SyncConfig(sync_artifacts=True),  # TensorBoard images
             verbose=1,
         ),
     )

@@ -1,0 +1,70 @@
+import pytest
+
+from sweeps.grids import NAMED_GRIDS, GridError, load_grid
+
+
+def test_homework_grid_is_the_courses_six_experiments():
+    labels = load_grid("homework").labels
+    assert labels == [
+        "unet/no-aug", "unet/aug", "deeplab/resnet18/no-aspp/aug", "deeplab/resnet18/aspp/aug",
+        "deeplab/vgg11_bn/aspp/aug", "deeplab/mobilenet_v3_small/aspp/aug",
+    ]
+
+
+def test_full_grid_has_fourteen_points_and_unet_has_no_backbone_axis():
+    grid = load_grid("full")
+    assert len(grid.points) == 14 == len(set(grid.labels))
+    unets = [p for p in grid.points if p["model"] == "unet"]
+    assert len(unets) == 2 and all("backbone" not in p and "aspp" not in p for p in unets)
+
+
+@pytest.mark.parametrize("name", list(NAMED_GRIDS))
+def test_named_grids_have_unique_labels(name):
+    grid = load_grid(name)
+    assert len(set(grid.labels)) == len(grid.points) > 0
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "grid.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_user_yaml_grid_expands_axes_and_keeps_fixed_values(tmp_path):
+    grid = load_grid(_write(tmp_path, """
+axes:
+  model: [unet, deeplab]
+  backbone: [resnet18, mobilenet_v3_small]
+  aspp: [true]
+  augment: [false, true]
+fixed:
+  epochs: 3
+  lr: 0.01
+"""))
+    assert len(grid.points) == 2 + 2 * 2  # unet x aug; deeplab x backbone x aug
+    assert grid.fixed == {"epochs": 3, "lr": 0.01}
+    assert grid.name == "grid"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("axes: [unclosed", "not valid YAML"),
+    ("axes:\n  model: [unet]\ncolour: red\n", "unknown top-level key.*colour.*axes, fixed"),
+    ("axes:\n  modle: [unet]\n", "unknown key 'axes.modle'.*valid keys:.*model"),
+    ("axes:\n  model: [segformer]\n", "axes.model = 'segformer'.*valid values: deeplab, unet"),
+    ("axes:\n  backbone: [resnet50]\n",
+     "axes.backbone = 'resnet50'.*mobilenet_v3_small, resnet18, vgg11_bn"),
+    ("axes:\n  model: [unet]\nfixed:\n  epochs: ten\n", "fixed.epochs = 'ten'.*expected int"),
+    ("axes:\n  aspp: [maybe]\n", "axes.aspp = 'maybe'.*wrong type"),
+    ("axes:\n  model: [unet]\nfixed:\n  model: deeplab\n", "both an axis and fixed"),
+    ("- just a list\n", "must be a mapping"),
+])
+def test_bad_yaml_grid_is_one_clear_error_naming_file_and_key(tmp_path, text, expected):
+    path = _write(tmp_path, text)
+    with pytest.raises(GridError, match=expected) as err:
+        load_grid(path)
+    assert path in str(err.value)
+
+
+def test_unknown_grid_name_lists_named_grids():
+    with pytest.raises(GridError, match="homework, full, smoke"):
+        load_grid("homewrk")

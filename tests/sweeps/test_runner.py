@@ -1,0 +1,75 @@
+"""Everything that can be wrong is refused by ``prepare`` before Ray starts or storage changes."""
+
+import json
+
+import pytest
+
+from sweeps import runner
+from sweeps.grids import GridError
+from sweeps.settings import SweepError, SweepSettings
+
+
+def _settings(tmp_path, data, **kw):
+    overrides = {"crop_size": 64, **kw.pop("overrides", {})}
+    return SweepSettings(grid=kw.pop("grid", "smoke"), data=str(data), overrides=overrides,
+                         storage=str(tmp_path / "runs"), **kw)
+
+
+def test_prepare_resolves_fixed_settings_and_name(tmp_path, tiny_dataset_dir):
+    prepared = runner.prepare(_settings(tmp_path, tiny_dataset_dir,
+                                        overrides={"epochs": 3, "lr": None, "crop_size": 64}))
+    assert prepared.settings.name == "smoke"
+    assert prepared.fixed == {"epochs": 3, "crop_size": 64}  # unset flags keep defaults
+    assert prepared.data.synthetic and len(prepared.data.train) == 8
+
+
+def test_bad_grid_fails_before_ray_starts_and_writes_nothing(tmp_path, tiny_dataset_dir):
+    import ray
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("axes:\n  model: [segformer]\n")
+    with pytest.raises(GridError, match="segformer"):
+        runner.prepare(_settings(tmp_path, tiny_dataset_dir, grid=str(bad)))
+    assert not ray.is_initialized()
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"overrides": {"crop_size": 500}}, "crop-size 500 is larger than the smallest"),
+    ({"overrides": {"epochs": 0}}, "epochs must be > 0"),
+    ({"overrides": {"lr": -1.0}}, "lr must be > 0"),
+    ({"overrides": {"batch_size": 0}}, "batch_size must be > 0"),
+    ({"resume": True, "name": "nope"}, "no sweep named 'nope'"),
+    ({"search": "random"}, "--search 'random'"),
+    ({"cpus_per_trial": 0}, "cpus-per-trial must be > 0"),
+])
+def test_bad_settings_are_refused(tmp_path, tiny_dataset_dir, kw, message):
+    with pytest.raises(ValueError, match=message):
+        runner.prepare(_settings(tmp_path, tiny_dataset_dir, **kw))
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_existing_name_is_refused_unless_resume_or_overwrite(tmp_path, tiny_dataset_dir):
+    exp = tmp_path / "runs" / "smoke"
+    exp.mkdir(parents=True)
+    (exp / runner.SWEEP_FILE).write_text(json.dumps({"kept": True}))
+    with pytest.raises(SweepError, match="already exists.*--resume.*--overwrite"):
+        runner.prepare(_settings(tmp_path, tiny_dataset_dir))
+    assert json.loads((exp / runner.SWEEP_FILE).read_text()) == {"kept": True}
+    runner.prepare(_settings(tmp_path, tiny_dataset_dir, overwrite=True))
+    runner.prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+
+
+def test_unwritable_storage_is_refused(tmp_path, tiny_dataset_dir):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    settings = _settings(tmp_path, tiny_dataset_dir)
+    settings.storage = str(blocker / "runs")
+    with pytest.raises(SweepError, match="a-file is not a writable folder"):
+        runner.prepare(settings)
+    assert blocker.read_text() == "not a folder"
+
+
+def test_missing_data_folder_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        runner.prepare(_settings(tmp_path, tmp_path / "nowhere"))

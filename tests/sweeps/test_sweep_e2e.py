@@ -1,0 +1,148 @@
+"""End-to-end sweeps through the CLI, as a user runs them (slow: each starts Ray)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_FLAGS = ["--epochs", "2", "--crop-size", "64", "--batch-size", "4",
+              "--inference-repeats", "1", "--no-report"]
+pytestmark = pytest.mark.slow
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
+
+
+def run_app(*args: str, timeout: int = 420) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, str(ROOT / "tune_app.py"), *args], cwd=ROOT,
+                          env=_env(), capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def trials(exp: Path) -> dict[str, list[dict]]:
+    """point label -> reported rows, read from what Tune stored."""
+    out = {}
+    for trial_dir in sorted(p for p in exp.iterdir() if (p / "params.json").is_file()):
+        point = json.loads((trial_dir / "params.json").read_text())["point"]
+        text = (trial_dir / "result.json").read_text() if (trial_dir / "result.json").exists() else ""
+        out.setdefault(point, []).extend(json.loads(line) for line in text.splitlines() if line)
+    return out
+
+
+def _grid(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "grid.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+TINY_UNET = "fixed:\n  model_kwargs: {min_channels: 4, max_channels: 16}\n"
+
+
+def test_smoke_sweep_stores_every_trials_history_and_summary(tmp_path, tiny_dataset_dir):
+    proc = run_app("--grid", "smoke", "--data", str(tiny_dataset_dir), *TINY_FLAGS,
+                   "--scheduler", "fifo", "--storage", str(tmp_path), "--num-cpus", "2")
+    assert "SYNTHETIC" in proc.stdout and "Ranking" in proc.stdout
+    assert "Ray dashboard: http://127.0.0.1:" in proc.stdout
+    exp = tmp_path / "smoke"
+    results = trials(exp)
+    assert len(results) == 2
+    for rows in results.values():
+        assert [r["epoch"] for r in rows] == [1, 2]
+        last = rows[-1]
+        for key in ("train_loss", "val_loss", "val_miou", "val_accuracy",
+                    "val_mean_class_recall", "val_iou_road", "best_val_miou", "best_epoch",
+                    "train_minutes", "size_mb", "params", "inference_ms_cpu", "node_id",
+                    "hostname"):
+            assert key in last, key
+    assert len(list(exp.glob("*/checkpoint_*/checkpoint.pt"))) >= 2
+    meta = json.loads((exp / "segsweep.json").read_text())
+    assert meta["data"]["synthetic"] is True and len(meta["points"]) == 2
+
+
+def test_asha_stops_a_hopeless_trial_early(tmp_path, tiny_dataset_dir):
+    # Trials run one after the other (2 CPUs each on 2 CPUs): the good one sets the rung,
+    # the one that cannot learn (lr 1e-9) falls below it at the first rung and is stopped.
+    grid = _grid(tmp_path, "axes:\n  model: [unet]\n  augment: [false]\n  lr: [0.01, 1.0e-9]\n"
+                 + TINY_UNET + "  crops_per_image: 4\n")
+    run_app("--grid", grid, "--data", str(tiny_dataset_dir), *TINY_FLAGS, "--epochs", "4",
+            "--scheduler", "asha", "--grace-period", "1", "--reduction-factor", "2",
+            "--cpus-per-trial", "2", "--num-cpus", "2", "--storage", str(tmp_path))
+    epochs = {point: len(rows) for point, rows in trials(tmp_path / "grid").items()}
+    good = next(p for p in epochs if "lr=0.01" in p)
+    bad = next(p for p in epochs if "lr=1e-09" in p)
+    assert epochs[good] == 4 and epochs[bad] < 4
+
+
+def test_optuna_adds_proposed_trials_and_still_covers_the_grid(tmp_path, tiny_dataset_dir):
+    run_app("--grid", "smoke", "--data", str(tiny_dataset_dir), *TINY_FLAGS, "--epochs", "1",
+            "--search", "optuna", "--num-samples", "2", "--scheduler", "fifo",
+            "--storage", str(tmp_path), "--num-cpus", "2")
+    params = [json.loads(p.read_text()) for p in (tmp_path / "smoke").glob("*/params.json")]
+    assert len(params) == 4
+    defaults = [p for p in params if p["lr"] == 1e-3 and p["crop_size"] == 64]
+    from sweeps.grids import load_grid
+
+    assert {p["point"] for p in defaults} == set(load_grid("smoke").labels)
+    proposed = [p for p in params if p not in defaults]
+    assert len(proposed) == 2
+    assert all(1e-4 <= p["lr"] <= 1e-2 and p["crop_size"] in (64,) for p in proposed)
+
+
+def test_killed_sweep_resumes_without_retraining_finished_trials(tmp_path, tiny_dataset_dir):
+    grid = _grid(tmp_path, "axes:\n  model: [unet]\n  augment: [false, true]\n" + TINY_UNET)
+    args = ["--grid", grid, "--data", str(tiny_dataset_dir), *TINY_FLAGS, "--epochs", "6",
+            "--scheduler", "fifo", "--cpus-per-trial", "2", "--num-cpus", "2",
+            "--storage", str(tmp_path)]
+    driver = subprocess.Popen([sys.executable, str(ROOT / "tune_app.py"), *args], cwd=ROOT,
+                              env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    exp = tmp_path / "grid"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline:  # kill once one trial is done and the other is mid-way
+            epochs = sorted((len(r) for r in trials(exp).values()), reverse=True) if exp.exists() else []
+            if len(epochs) == 2 and epochs[0] == 6 and 2 <= epochs[1] < 6:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"sweep did not reach the kill point: {epochs}")
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+    before = trials(exp)
+    finished = next(p for p, rows in before.items() if len(rows) == 6)
+    time.sleep(2)
+    run_app(*args, "--resume")
+    after = trials(exp)
+    assert after[finished] == before[finished]  # not trained again
+    unfinished = next(p for p in after if p != finished)
+    epochs = [r["epoch"] for r in after[unfinished]]
+    assert epochs[-1] == 6
+    resumed = epochs[len(before[unfinished]):]
+    assert resumed and resumed[0] > 1  # continued from a checkpoint, not from scratch
+
+
+def test_sweep_runs_on_a_multi_node_cluster(tmp_path, tiny_dataset_dir):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        run_app("--grid", "smoke", "--data", str(tiny_dataset_dir), *TINY_FLAGS,
+                "--scheduler", "fifo", "--cpus-per-trial", "1", "--address", cluster.address,
+                "--storage", str(tmp_path))
+    finally:
+        cluster.shutdown()
+    nodes = {rows[-1]["node_id"] for rows in trials(tmp_path / "smoke").values()}
+    assert len(nodes) == 2
