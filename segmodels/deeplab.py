@@ -19,6 +19,7 @@ class DeepLab(nn.Module):
         pretrained: bool = False,
         output_stride: int | None = None,
         aspp_rates: tuple[int, ...] = (12, 24, 36),
+        bn_momentum: float | None = 0.1,
     ):
         super().__init__()
         spec = get_backbone_spec(backbone)
@@ -29,6 +30,13 @@ class DeepLab(nn.Module):
             )
         dilated = output_stride is not None and output_stride != spec.output_stride
         self.backbone = build_backbone(backbone, pretrained=pretrained, dilated=dilated)
+        if bn_momentum is not None:
+            # torchvision's MobileNetV3 uses momentum 0.01, tuned for long ImageNet runs: over
+            # a short run its running statistics lag so far behind that eval-mode predictions
+            # collapse to one class. 0.1 is PyTorch's default (and ResNet's and VGG's).
+            for module in self.backbone.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.momentum = bn_momentum
         channels = spec.out_channels
         self.aspp = ASPP(channels, tuple(aspp_rates)) if aspp else nn.Identity()
         self.head = DeepLabHead(channels, num_classes)

@@ -108,8 +108,8 @@ class _EpochReporter(pl.Callback):
         row = self.module.epoch_metrics()
         if not (np.isfinite(row["train_loss"]) and np.isfinite(row["val_loss"])):
             raise FloatingPointError(
-                f"training diverged at epoch {epoch}: train loss is "
-                f"{row['train_loss']} (lower the learning rate {self.module.cfg.lr})"
+                f"training diverged at epoch {epoch}: train loss {row['train_loss']}, val loss "
+                f"{row['val_loss']}; lower the learning rate (lr={self.module.cfg.lr})"
             )
         if row["val_miou"] > self.best["val_miou"]:
             self.best = {"val_miou": row["val_miou"], "epoch": epoch}

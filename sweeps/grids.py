@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -184,18 +185,17 @@ _TYPE_HINTS = typing.get_type_hints(TrialConfig)
 
 
 def _type_ok(value: Any, hint: Any) -> bool:
-    allowed = typing.get_args(hint) or (hint,)
-    for t in allowed:
-        origin = typing.get_origin(t) or t
-        if t is type(None) and value is None:
-            return True
-        if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return True
-        if origin is int and isinstance(value, int) and not isinstance(value, bool):
-            return True
-        if origin in (str, bool, dict) and isinstance(value, origin):
-            return True
-    return False
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    base = origin or hint
+    if isinstance(value, bool):
+        return base is bool
+    if base is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, base)
 
 
 def check_value(source: Path | str, where: str, key: str, value: Any) -> None:

@@ -45,7 +45,9 @@ class SweepSettings:
         return "://" in self.storage
 
     def storage_path(self) -> str:
-        return self.storage if self.remote_storage else str(Path(self.storage).expanduser().resolve())
+        if self.remote_storage:
+            return self.storage
+        return str(Path(self.storage).expanduser().resolve())
 
     def experiment_path(self) -> str:
         return f"{self.storage_path().rstrip('/')}/{self.name}"

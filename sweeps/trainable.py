@@ -24,8 +24,10 @@ class TuneReporter:
     def __init__(self, point: str):
         self.point = point
         self.node_id = ray.get_runtime_context().get_node_id()
+        self.last_epoch = 0
 
     def report(self, metrics: dict[str, Any], checkpoint: dict[str, Any] | None) -> None:
+        self.last_epoch = metrics["epoch"]
         metrics = {**metrics, "point": self.point, "node_id": self.node_id}
         if checkpoint is None:
             tune.report(metrics)
@@ -69,11 +71,12 @@ def run_trial(
         with checkpoint.as_directory() as folder:
             resume = load_checkpoint(Path(folder) / CHECKPOINT_FILE)
     trial_config = resolve_trial_config(config, points, fixed)
-    train_trial(
-        trial_config,
-        data,
-        reporter=TuneReporter(config["point"]),
-        resume=resume,
-        cpus=cpus,
-        log_dir=tune.get_context().get_trial_dir(),
-    )
+    reporter = TuneReporter(config["point"])
+    try:
+        train_trial(trial_config, data, reporter=reporter, resume=resume, cpus=cpus,
+                    log_dir=tune.get_context().get_trial_dir())
+    except FloatingPointError as exc:
+        # A retry would diverge again: end the trial here with the reason recorded.
+        epoch = (reporter.last_epoch or (resume or {}).get("epoch", 0)) + 1
+        reporter.report({"epoch": epoch, "val_miou": float("nan"), "diverged": True,
+                         "failure": str(exc)}, None)

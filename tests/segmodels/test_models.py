@@ -130,3 +130,9 @@ def test_pretrained_weights_offline_fail_with_instructions(monkeypatch, tmp_path
         segmodels.create_model("deeplab", backbone="resnet18", pretrained=True)
     message = str(err.value)
     assert "pretrained=False" in message and "hub/checkpoints" in message
+
+
+def test_backbone_batchnorm_momentum_is_pytorchs_default():
+    model = segmodels.create_model("deeplab", backbone="mobilenet_v3_small")
+    momenta = {m.momentum for m in model.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    assert momenta == {0.1}

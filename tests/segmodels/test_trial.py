@@ -3,8 +3,8 @@ import math
 import pytest
 
 from segmodels.checkpoint import load_checkpoint, model_from_checkpoint
-from segmodels.trial import LocalReporter, loader_settings, resolve_precision, train_trial
 from segmodels.config import TrialConfig
+from segmodels.trial import LocalReporter, loader_settings, resolve_precision, train_trial
 
 TINY = {"model": "unet", "model_kwargs": {"min_channels": 4, "max_channels": 16},
         "epochs": 2, "crop_size": 64, "batch_size": 4, "inference_repeats": 1,

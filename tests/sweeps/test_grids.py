@@ -68,3 +68,11 @@ def test_bad_yaml_grid_is_one_clear_error_naming_file_and_key(tmp_path, text, ex
 def test_unknown_grid_name_lists_named_grids():
     with pytest.raises(GridError, match="homework, full, smoke"):
         load_grid("homewrk")
+
+
+def test_dict_and_optional_values_type_check(tmp_path):
+    grid = load_grid(_write(tmp_path, "axes:\n  model: [unet]\nfixed:\n"
+                            "  model_kwargs: {min_channels: 4}\n  num_workers: null\n"))
+    assert grid.fixed["model_kwargs"] == {"min_channels": 4}
+    with pytest.raises(GridError, match="fixed.model_kwargs = 3 has the wrong type"):
+        load_grid(_write(tmp_path, "axes:\n  model: [unet]\nfixed:\n  model_kwargs: 3\n"))

@@ -34,7 +34,8 @@ def trials(exp: Path) -> dict[str, list[dict]]:
     out = {}
     for trial_dir in sorted(p for p in exp.iterdir() if (p / "params.json").is_file()):
         point = json.loads((trial_dir / "params.json").read_text())["point"]
-        text = (trial_dir / "result.json").read_text() if (trial_dir / "result.json").exists() else ""
+        result = trial_dir / "result.json"
+        text = result.read_text() if result.exists() else ""
         out.setdefault(point, []).extend(json.loads(line) for line in text.splitlines() if line)
     return out
 
@@ -110,7 +111,8 @@ def test_killed_sweep_resumes_without_retraining_finished_trials(tmp_path, tiny_
     deadline = time.time() + 300
     try:
         while time.time() < deadline:  # kill once one trial is done and the other is mid-way
-            epochs = sorted((len(r) for r in trials(exp).values()), reverse=True) if exp.exists() else []
+            found = trials(exp).values() if exp.exists() else []
+            epochs = sorted((len(rows) for rows in found), reverse=True)
             if len(epochs) == 2 and epochs[0] == 6 and 2 <= epochs[1] < 6:
                 break
             time.sleep(0.5)
