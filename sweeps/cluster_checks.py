@@ -21,7 +21,7 @@ def is_local_storage(storage: str) -> bool:
 
 def alive_nodes(nodes: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The alive entries of ``ray.nodes()`` (dead nodes stay listed there)."""
-    return [node for node in nodes if node.get("Alive", node.get("alive", False))]
+    return [node for node in nodes if node.get("Alive")]
 
 
 def storage_warning(storage: str, nodes: Iterable[Mapping[str, Any]]) -> str | None:

@@ -10,20 +10,25 @@ import json
 import os
 import platform
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from segmodels.config import TrialConfig
 from segmodels.data import SegmentationData, load_dataset
 from segmodels.synthetic import ensure_generated
 from sweeps import search
+from sweeps.cluster_checks import autoscaler_capacity, storage_warning
 from sweeps.grids import Grid, load_grid
 from sweeps.settings import SYNTHETIC_DIR, SweepError, SweepSettings
 from sweeps.trainable import resolve_trial_config, run_trial
 
 SWEEP_FILE = "segsweep.json"
+AUTOSCALER_CONFIG = "~/ray_bootstrap_config.yaml"  # written by `ray up` on the head node
 
 
 @dataclass
@@ -131,6 +136,19 @@ def resources_per_trial(settings: SweepSettings, n_trials: int,
     return {"cpu": cpus, "gpu": gpus}
 
 
+def cluster_capacity(settings: SweepSettings) -> dict[str, float]:
+    """What the cluster has now, or can scale up to under Ray's autoscaler: with
+    ``min_workers: 0`` only the (trial-free) head is up when the sweep starts."""
+    import ray
+
+    capacity = dict(ray.cluster_resources())
+    bootstrap = Path(AUTOSCALER_CONFIG).expanduser()
+    if (settings.address or os.environ.get("RAY_ADDRESS")) and bootstrap.is_file():
+        for key, value in autoscaler_capacity(yaml.safe_load(bootstrap.read_text())).items():
+            capacity[key] = max(capacity.get(key, 0.0), value)
+    return capacity
+
+
 def hardware_summary(cluster: dict[str, float]) -> dict[str, Any]:
     import torch
 
@@ -227,7 +245,10 @@ def run(prepared: PreparedSweep):
 
     settings = prepared.settings
     context = start_ray(settings)
-    cluster = ray.cluster_resources()
+    warning = storage_warning(settings.storage, ray.nodes())
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    cluster = cluster_capacity(settings)
     n_trials = len(prepared.grid.points) + (settings.num_samples if settings.search == "optuna"
                                             else 0)
     resources = resources_per_trial(settings, n_trials, cluster)
