@@ -1,0 +1,142 @@
+"""Bad input through the CLI: one clear message, exit code 2, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import tune_app
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _first(root: Path, split: str, kind: str) -> Path:
+    return sorted((root / split / kind).iterdir())[0]
+
+
+def _corrupt_jpeg(root):
+    _first(root, "train", "image").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return _first(root, "train", "image").name, "cannot decode image"
+
+
+def _missing_mask(root):
+    path = _first(root, "train", "mask")
+    path.unlink()
+    return path.stem, "image has no mask"
+
+
+def _orphan_mask(root):
+    path = _first(root, "train", "image")
+    path.unlink()
+    return path.stem, "mask has no image"
+
+
+def _wrong_size_mask(root):
+    path = _first(root, "test", "mask")
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(path)
+    return path.name, "mask is 10x10"
+
+
+def _label_42(root):
+    path = _first(root, "train", "mask")
+    mask = np.array(Image.open(path))
+    mask[0, 0] = 42
+    Image.fromarray(mask).save(path)
+    return path.name, "42"
+
+
+def _colour_mask(root):
+    path = _first(root, "train", "mask")
+    mask = np.array(Image.open(path))
+    rgb = np.stack([mask * 30, mask * 10, mask], axis=-1).astype(np.uint8)
+    Image.fromarray(rgb).save(path)
+    return path.name, "colour-coded"
+
+
+def _empty_split(root):
+    for path in (root / "test" / "image").iterdir():
+        path.unlink()
+    for path in (root / "test" / "mask").iterdir():
+        path.unlink()
+    return "test", "no images"
+
+
+DATA_CASES = {
+    "corrupt-jpeg": _corrupt_jpeg, "missing-mask": _missing_mask, "orphan-mask": _orphan_mask,
+    "mask-size": _wrong_size_mask, "label-42": _label_42, "colour-mask": _colour_mask,
+    "empty-split": _empty_split,
+}
+
+
+def _run(capsys, *args):
+    code = tune_app.main(list(args))
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.mark.parametrize("case", list(DATA_CASES))
+def test_broken_dataset_is_refused_naming_the_file(case, tmp_path, tiny_dataset_dir, capsys):
+    data = _copy(tiny_dataset_dir, tmp_path / "data")
+    name, problem = DATA_CASES[case](data)
+    storage = tmp_path / "runs"
+    code, output = _run(capsys, "--grid", "smoke", "--data", str(data), "--crop-size", "64",
+                        "--storage", str(storage))
+    assert code == 2
+    assert name in output and problem in output
+    assert "Traceback" not in output
+    assert not storage.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "/nonexistent/data"], "does not exist"),
+    (["--epochs", "0"], "epochs must be > 0"),
+    (["--batch-size", "-1"], "batch_size must be > 0"),
+    (["--lr", "0"], "lr must be > 0"),
+    (["--crop-size", "4096"], "larger than the smallest training image side"),
+    (["--grid", "no-such-grid"], "unknown grid 'no-such-grid'"),
+    (["--resume", "--name", "never-ran"], "no sweep named 'never-ran'"),
+])
+def test_bad_flags_are_refused_before_any_work(args, message, tmp_path, tiny_dataset_dir,
+                                                capsys):
+    storage = tmp_path / "runs"
+    base = ["--grid", "smoke", "--data", str(tiny_dataset_dir), "--crop-size", "64",
+            "--storage", str(storage)]
+    code, output = _run(capsys, *base, *args)
+    assert code == 2 and message in output and "Traceback" not in output
+    assert not storage.exists()
+
+
+def test_data_that_is_a_file_is_refused(tmp_path, capsys):
+    path = tmp_path / "data.zip"
+    path.write_bytes(b"zip")
+    code, output = _run(capsys, "--data", str(path), "--storage", str(tmp_path / "runs"))
+    assert code == 2 and "is a file, not a dataset folder" in output
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    code, output = _run(capsys, "--data", str(tmp_path / "none"), "--debug",
+                        "--storage", str(tmp_path / "runs"))
+    assert code == 2 and "Traceback" in output
+
+
+def test_greyscale_image_is_accepted_with_a_note(tmp_path, tiny_dataset_dir):
+    import segmodels
+
+    data = _copy(tiny_dataset_dir, tmp_path / "data")
+    path = _first(data, "train", "image")
+    Image.open(path).convert("L").save(path)
+    with pytest.warns(UserWarning, match=f"{path.name}.*converted to RGB"):
+        loaded = segmodels.load_dataset(data)
+    assert loaded.train.images[0].shape[-1] == 3
+
+
+def test_list_grids(capsys):
+    assert tune_app.main(["--list-grids"]) == 0
+    assert "homework" in capsys.readouterr().out
