@@ -28,9 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = TrialConfig()
     p = argparse.ArgumentParser(prog="tune_app.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--grid", default="homework", help="named grid (see --list-grids) or a YAML file")
+    p.add_argument("--grid", default="homework", help="named grid (--list-grids) or YAML file")
     p.add_argument("--list-grids", action="store_true", help="list named grids and exit")
-    p.add_argument("--data", default=None, help="dataset folder (default: generated synthetic data)")
+    p.add_argument("--data", default=None, help="dataset folder (default: synthetic data)")
     train = p.add_argument_group("training (defaults reproduce the course)")
     for flag, kind in TRIAL_FLAGS.items():
         train.add_argument(f"--{flag.replace('_', '-')}", type=kind, default=None,
