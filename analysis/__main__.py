@@ -1,0 +1,45 @@
+"""``python -m analysis RUN_DIR [--out DIR] [--tolerance 0.05] [--no-examples]``"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from analysis.loading import ExperimentError
+from analysis.rankings import DEFAULT_TOLERANCE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m analysis",
+        description="Plots, rankings, per-class examples and one HTML report of a stored sweep.")
+    p.add_argument("run_dir", help="experiment folder STORAGE/NAME (holds segsweep.json)")
+    p.add_argument("--out", default=None, help="output folder (default: RUN_DIR/report)")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                   help="relative difference below which two models tie (default 0.05)")
+    p.add_argument("--no-examples", action="store_true",
+                   help="skip loading the best checkpoint and predicting validation images")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not 0 <= args.tolerance < 1:
+        print(f"error: --tolerance must be in [0, 1), got {args.tolerance}", file=sys.stderr)
+        return 2
+    from analysis.report import build_report
+
+    try:
+        path = build_report(args.run_dir, args.out, args.tolerance, not args.no_examples)
+    except ExperimentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write the report: {exc}", file=sys.stderr)
+        return 2
+    print(f"report: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,323 @@
+"""Load a stored segsweep experiment into two tidy tables: ``trials`` and ``history``.
+
+Only JSON files are read (``segsweep.json``, Ray's ``experiment_state-*.json``, each trial's
+``params.json`` and ``result.json``): no Ray import, no unpickling of ``tuner.pkl``, so loading
+is fast, safe, and works while the sweep still runs. A broken trial (missing or truncated file,
+deleted folder) never stops the load: it is left out and named in ``Experiment.skipped``.
+
+A trial's configuration is resolved exactly as ``sweeps.trainable`` builds it:
+``trial_defaults <- fixed <- grid point <- searched values`` (later wins).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SWEEP_FILE = "segsweep.json"  # sweeps.runner.SWEEP_FILE; not imported, that module needs Ray
+TRIAL_DIR = re.compile(r"^(?P<trial_id>[0-9a-f]+_\d{5})(?:_.*)?$")
+CONFIG_COLUMNS = ("model", "backbone", "aspp", "augment", "pretrained", "lr", "crop_size",
+                  "batch_size", "optimizer", "seed")
+LAST_ROW_COLUMNS = ("best_val_miou", "best_epoch", "train_minutes", "inference_ms_cpu",
+                    "inference_ms_gpu", "size_mb", "params", "hostname", "node_id")
+TRIAL_COLUMNS = ("trial_id", "label", "name", *CONFIG_COLUMNS, "epochs_planned", "status",
+                 "stopped_early", "epochs_done", "final_val_miou", *LAST_ROW_COLUMNS,
+                 "failures", "error", "trial_dir", "best_checkpoint", "best_checkpoint_epoch")
+INTEGER_COLUMNS = ("epochs_planned", "epochs_done", "best_epoch", "params", "failures",
+                   "best_checkpoint_epoch")
+
+
+class ExperimentError(ValueError):
+    """The folder is not a readable segsweep experiment; the message names it and the fix."""
+
+
+@dataclass
+class Experiment:
+    """A loaded sweep. ``trials``: one row per trial; ``history``: one row per trial x epoch."""
+
+    path: Path
+    meta: dict[str, Any]
+    trials: pd.DataFrame
+    history: pd.DataFrame
+    configs: dict[str, dict[str, Any]]  # trial_id -> resolved TrialConfig dict
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    _confusions: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def finished(self) -> pd.DataFrame:
+        """Trials that reported at least one epoch (the ones plots and rankings can use)."""
+        return self.trials[self.trials["epochs_done"] > 0]
+
+    def trial(self, trial_id: str) -> pd.Series:
+        return self.trials.set_index("trial_id").loc[trial_id]
+
+    def curves(self, trial_id: str) -> pd.DataFrame:
+        """This trial's epochs in order."""
+        return self.history[self.history["trial_id"] == trial_id].sort_values("epoch")
+
+    def confusion(self, trial_id: str, epoch: int | None = None) -> np.ndarray:
+        """(K, K) validation confusion counts, rows = target. ``epoch=None``: the best epoch,
+        i.e. the model the best checkpoint holds."""
+        if epoch is None:
+            epoch = int(self.trial(trial_id)["best_epoch"])
+        try:
+            return self._confusions[(trial_id, int(epoch))]
+        except KeyError:
+            message = f"trial {trial_id} logged no confusion matrix for epoch {epoch}"
+            raise KeyError(message) from None
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Read ``STORAGE/NAME``; raises ``ExperimentError`` if it is not a segsweep experiment."""
+    path = Path(path).expanduser()
+    meta = _read_meta(path)
+    skipped: list[str] = []
+    notes: list[str] = []
+    ray = _ray_trials(path, notes)
+    folders = {m["trial_id"]: p for p in sorted(path.iterdir())
+               if p.is_dir() and (m := TRIAL_DIR.match(p.name))}
+    rows, history, configs, confusions = [], [], {}, {}
+    for trial_id in sorted(folders.keys() | ray.keys()):
+        info = ray.get(trial_id, {})
+        folder = folders.get(trial_id)
+        try:
+            loaded = _load_trial(trial_id, folder, info, meta, skipped)
+        except _Skip as exc:
+            where = folder.name if folder else f"{trial_id} ({info.get('config', {}).get('point')})"
+            skipped.append(f"{where}: {exc}")
+            continue
+        rows.append(loaded.row)
+        history.extend(loaded.history)
+        configs[trial_id] = loaded.config
+        confusions.update({(trial_id, e): cm for e, cm in loaded.confusions.items()})
+    trials = pd.DataFrame(rows, columns=list(TRIAL_COLUMNS))
+    for column in INTEGER_COLUMNS:  # nullable ints: "7", not "7.0", while a trial is pending
+        trials[column] = pd.to_numeric(trials[column]).round().astype("Int64")
+    trials["name"] = _display_names(trials, configs)
+    history = _history_frame(history, trials)
+    labels = set(trials["label"]) | {i.get("config", {}).get("point") for i in ray.values()}
+    for label in meta.get("points", {}):
+        if label not in labels:
+            skipped.append(f"grid point {label}: no trial folder and no Ray record "
+                           "(not started yet, or its folder was deleted)")
+    return Experiment(path, meta, trials, history, configs, skipped, notes, confusions)
+
+
+class _Skip(Exception):
+    """A trial that cannot be loaded; the message says why."""
+
+
+@dataclass
+class _Loaded:
+    row: dict[str, Any]
+    history: list[dict[str, Any]]
+    config: dict[str, Any]
+    confusions: dict[int, np.ndarray]
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    if not path.is_dir():
+        raise ExperimentError(f"{path}: no such folder; pass an experiment folder STORAGE/NAME "
+                              f"(the one holding {SWEEP_FILE})")
+    sweep_file = path / SWEEP_FILE
+    if not sweep_file.is_file():
+        inside = sorted(p.parent.name for p in path.glob(f"*/{SWEEP_FILE}"))
+        hint = (f"; experiments inside it: {', '.join(inside)}" if inside
+                else "; pass the folder tune_app.py wrote (STORAGE/NAME)")
+        raise ExperimentError(f"{path} is not a segsweep experiment (no {SWEEP_FILE}){hint}")
+    try:
+        meta = json.loads(sweep_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExperimentError(f"{sweep_file}: unreadable ({exc})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("points"), dict):
+        raise ExperimentError(f"{sweep_file}: not a segsweep sweep record (no 'points' mapping)")
+    return meta
+
+
+def _ray_trials(path: Path, notes: list[str]) -> dict[str, dict[str, Any]]:
+    """trial_id -> {status, config, failures} from Ray's newest saved experiment state."""
+    states = sorted(path.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    if not states:
+        notes.append("no Ray experiment state saved yet: trial status inferred from trial files")
+        return {}
+    try:
+        trials = {}
+        for entry in json.loads(states[-1].read_text())["trial_data"]:
+            trial = json.loads(entry[0])
+            runtime = json.loads(entry[1]) if len(entry) > 1 else {}
+            trials[trial["trial_id"]] = {"status": trial.get("status"),
+                                         "config": trial.get("config") or {},
+                                         "failures": runtime.get("num_failures", 0)}
+        return trials
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        notes.append(f"{states[-1].name}: unreadable ({type(exc).__name__}: {exc}); "
+                     "trial status inferred from trial files")
+        return {}
+
+
+def _read_results(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Complete JSON lines of result.json; a partial last line (sweep still writing, or a
+    truncated copy) is reported and left out."""
+    rows, problems = [], []
+    if not path.is_file():
+        return rows, problems
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            problems.append(f"result.json line {number} is not complete JSON (truncated?); "
+                            "that epoch is left out")
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    by_epoch = {int(r.get("epoch", r.get("training_iteration", i + 1))): r
+                for i, r in enumerate(rows)}  # a resumed trial may repeat an epoch: last wins
+    return [by_epoch[e] | {"epoch": e} for e in sorted(by_epoch)], problems
+
+
+def _resolve_config(meta: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    label = params.get("point")
+    point = meta["points"].get(label)
+    if point is None:
+        raise _Skip(f"grid point {label!r} from params.json is not in {SWEEP_FILE}")
+    defaults = meta.get("trial_defaults")
+    if defaults is None:  # records written before trial_defaults existed
+        from segmodels.config import TrialConfig
+
+        defaults = TrialConfig().to_dict()
+    searched = {k: v for k, v in params.items() if k != "point"}
+    return {**defaults, **meta.get("fixed", {}), **point, **searched}
+
+
+def _status(ray_status: str | None, has_error: bool, diverged: bool, done: int,
+            planned: int) -> str:
+    if diverged:
+        return "DIVERGED"  # Tune ends such a trial TERMINATED, but it did not finish
+    if ray_status in ("RUNNING", "PENDING") and done >= planned:
+        return "TERMINATED"  # Ray's state file lags the trial's own last report
+    if ray_status:
+        return ray_status
+    if has_error:
+        return "ERROR"
+    return "TERMINATED" if done >= planned else "STOPPED"
+
+
+def _load_trial(trial_id: str, folder: Path | None, info: dict[str, Any],
+                meta: dict[str, Any], skipped: list[str]) -> _Loaded:
+    ray_status = info.get("status")
+    if folder is None or not any(folder.iterdir()):
+        if ray_status != "PENDING":
+            raise _Skip("trial folder missing or empty (deleted, or never started)"
+                        + (f"; Ray's status: {ray_status}" if ray_status else ""))
+        params, folder = info.get("config") or {}, None
+    else:
+        params_file = folder / "params.json"
+        if not params_file.is_file():
+            raise _Skip("params.json missing: which grid point and searched values it ran "
+                        "is unknown")
+        try:
+            params = json.loads(params_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise _Skip(f"params.json unreadable ({exc})") from None
+    config = _resolve_config(meta, params)
+    results, error, checkpoint, checkpoint_epoch = [], None, None, None
+    if folder is not None:
+        results, problems = _read_results(folder / "result.json")
+        skipped.extend(f"{folder.name}: {p}" for p in problems)
+        error_file = folder / "error.txt"
+        error = _last_line(error_file) if error_file.is_file() else None
+    # sweeps.trainable ends a diverged trial with a marker row (no metrics): not an epoch
+    diverged = [r for r in results if r.get("diverged")]
+    results = [r for r in results if not r.get("diverged")]
+    if diverged:
+        error = str(diverged[-1].get("failure") or "training diverged")
+    last = results[-1] if results else {}
+    done, planned = (last["epoch"] if results else 0), int(config["epochs"])
+    status = _status(ray_status, error is not None, bool(diverged), done, planned)
+    if folder is not None:
+        checkpoint, checkpoint_epoch = _best_checkpoint(folder, results, last.get("best_epoch"))
+    row = {
+        "trial_id": trial_id, "label": params.get("point"),
+        **{k: config.get(k) for k in CONFIG_COLUMNS},
+        "epochs_planned": planned, "status": status,
+        "stopped_early": status == "TERMINATED" and 0 < done < planned,
+        "epochs_done": done, "final_val_miou": last.get("val_miou"),
+        **{k: last.get(k) for k in LAST_ROW_COLUMNS},
+        "failures": info.get("failures", 0), "error": error,
+        "trial_dir": str(folder) if folder else None,
+        "best_checkpoint": str(checkpoint) if checkpoint else None,
+        "best_checkpoint_epoch": checkpoint_epoch,
+    }
+    history = [{"trial_id": trial_id, **{k: v for k, v in r.items() if _is_scalar(v)}}
+               for r in results]
+    confusions = {r["epoch"]: np.asarray(r["val_confusion"], dtype=np.int64)
+                  for r in results if isinstance(r.get("val_confusion"), list)}
+    return _Loaded(row, history, config, confusions)
+
+
+def _best_checkpoint(folder: Path, results: list[dict[str, Any]],
+                     best_epoch: int | None) -> tuple[Path | None, int | None]:
+    """The kept checkpoint of the best epoch; else the kept one with the highest val mIoU."""
+    reported = {r.get("checkpoint_dir_name"): r for r in results}
+    kept: dict[int, tuple[float, Path]] = {}
+    for directory in folder.glob("checkpoint_*"):
+        file = directory / "checkpoint.pt"
+        try:
+            meta = json.loads((directory / "meta.json").read_text())
+        except (OSError, ValueError):
+            meta = reported.get(directory.name)  # meta.json lost: result.json names the folder
+        if file.is_file() and isinstance(meta, dict) and "epoch" in meta:
+            kept[int(meta["epoch"])] = (float(meta.get("val_miou", np.nan)), file)
+    if not kept:
+        return None, None
+    if best_epoch in kept:
+        return kept[best_epoch][1], int(best_epoch)
+    epoch = max(kept, key=lambda e: (np.nan_to_num(kept[e][0], nan=-1.0), e))
+    return kept[epoch][1], epoch
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _last_line(path: Path) -> str:
+    lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    return lines[-1] if lines else "error.txt is empty"
+
+
+def _display_names(trials: pd.DataFrame, configs: dict[str, dict[str, Any]]) -> list[str]:
+    """The grid label, plus the searched values that tell repeated labels (Optuna) apart."""
+    names = []
+    counts = trials["label"].value_counts()
+    for _, t in trials.iterrows():
+        if counts.get(t["label"], 0) <= 1:
+            names.append(str(t["label"]))
+            continue
+        cfg = configs[t["trial_id"]]
+        names.append(f"{t['label']} lr={cfg.get('lr'):.2g} crop={cfg.get('crop_size')} "
+                     f"[{t['trial_id']}]")
+    return names
+
+
+def _history_frame(rows: list[dict[str, Any]], trials: pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=["trial_id", "label", "name", "epoch"])
+    names = trials.set_index("trial_id")[["label", "name"]]
+    frame = frame.drop(columns=[c for c in ("label", "name") if c in frame]).join(
+        names, on="trial_id")
+    first = ["trial_id", "label", "name", "epoch"]
+    return frame[first + [c for c in frame.columns if c not in first]].reset_index(drop=True)

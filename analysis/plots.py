@@ -1,0 +1,319 @@
+"""Plot builders, one registry entry per figure family (``PLOTS``).
+
+Each builder takes a ``PlotContext`` and returns ``Figure`` records: a written PNG (title, axis
+labels, legend or colour bar) or, when the trials it needs are absent, ``path=None`` and a
+"skipped: why" note, so the report can say what is missing instead of failing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from analysis.comparisons import SWITCHES, Pair, course_models, find_pairs  # noqa: E402
+from analysis.loading import Experiment  # noqa: E402
+from analysis.rankings import MIOU, pareto_front  # noqa: E402
+
+OFF_COLOR, ON_COLOR = "tab:red", "tab:blue"  # the course's colours: red without, blue with
+CURVE_PANELS = (("val_miou", "val mIoU"), ("val_accuracy", "val pixel accuracy"),
+                ("val_mean_class_recall", "val mean class recall"))
+DPI = 110
+PLAIN = FuncFormatter(lambda v, _: f"{v:g}")  # 300, not 3x10^2, on log axes
+# minor ticks of a log axis: label only 2x and 5x, so the labels never run into each other
+MINOR = FuncFormatter(lambda v, _: f"{v:g}" if f"{v:e}"[0] in "25" else "")
+
+
+@dataclass
+class PlotContext:
+    exp: Experiment
+    out_dir: Path
+    baseline: float | None = None  # constant-predictor mIoU, drawn where mIoU is plotted
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    title: str
+    path: Path | None
+    note: str = ""
+    trial_ids: tuple[str, ...] = ()
+
+    @property
+    def written(self) -> bool:
+        return self.path is not None
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _log_if_spiky(ax: plt.Axes, values: pd.DataFrame) -> None:
+    """Log scale when one diverging epoch would flatten every other point of a loss plot."""
+    v = values.to_numpy(dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size and v.max() / v.min() > 5:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(PLAIN)
+        ax.yaxis.set_minor_formatter(MINOR)
+
+
+def class_names(history: pd.DataFrame) -> list[str]:
+    """Class names in logged order, from the ``val_iou_<class>`` columns."""
+    return [c.removeprefix("val_iou_") for c in history.columns if c.startswith("val_iou_")]
+
+
+def switch_figures(ctx: PlotContext, key: str) -> list[Figure]:
+    """Course Tasks 1-2 for every pair of trials that differ only in ``key``: loss curves
+    (train dashed, val solid) and the validation metrics, red without and blue with."""
+    switch, exp = SWITCHES[key], ctx.exp
+    pairs = find_pairs(exp.configs, key)
+    if not pairs:
+        return [Figure(f"switch_{key}", f"Without vs with {switch.title}", None,
+                       f"skipped: no two trials differ only in {key}")] if switch.course else []
+    return [_pair_figure(ctx, pair) for pair in pairs]
+
+
+def _pair_figure(ctx: PlotContext, pair: Pair) -> Figure:
+    exp, s = ctx.exp, pair.switch
+    title = f"{pair.subject}: {s.off} vs {s.on}"
+    key = f"switch_{s.key}_{slug(pair.subject)}"
+    curves = {tid: exp.curves(tid) for tid in (pair.off, pair.on)}
+    empty = [exp.trial(t)["name"] for t, c in curves.items() if c.empty]
+    if empty:
+        return Figure(key, title, None, f"skipped: no epochs reported yet by {', '.join(empty)}",
+                      (pair.off, pair.on))
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), constrained_layout=True)
+    sides = ((pair.off, s.off, OFF_COLOR), (pair.on, s.on, ON_COLOR))
+    loss_ax = axes[0, 0]
+    for tid, side, color in sides:
+        c = curves[tid]
+        loss_ax.plot(c["epoch"], c["train_loss"], "--o", color=color, ms=3, label=f"{side}: train")
+        loss_ax.plot(c["epoch"], c["val_loss"], "-o", color=color, ms=3, label=f"{side}: val")
+    _log_if_spiky(loss_ax, pd.concat([c[["train_loss", "val_loss"]] for c in curves.values()]))
+    loss_ax.set(title="Cross-entropy loss", xlabel="epoch", ylabel="loss")
+    loss_ax.legend(fontsize=8)
+    for ax, (column, label) in zip(axes.flat[1:], CURVE_PANELS):
+        for tid, side, color in sides:
+            ax.plot(curves[tid]["epoch"], curves[tid][column], "-o", color=color, ms=3, label=side)
+        if column == "val_miou" and ctx.baseline is not None:
+            ax.axhline(ctx.baseline, color="grey", ls=":", label="constant-predictor baseline")
+        ax.set(title=label, xlabel="epoch", ylabel=label)
+        ax.legend(fontsize=8)
+    for ax in axes.flat:
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    return Figure(key, title, _save(fig, ctx.out_dir / f"{key}.png"), "", (pair.off, pair.on))
+
+
+TRADEOFF_AXES = {  # file key -> (title, x label, [(column, marker label, marker)])
+    "train_minutes": ("training time", "training time (min)", [("train_minutes", "", "o")]),
+    "inference": ("inference time", "inference time (ms per {frame} frame)",
+                  [("inference_ms_cpu", "CPU", "o"), ("inference_ms_gpu", "GPU", "^")]),
+    "size_mb": ("model size", "model size (MB, fp32 parameters)", [("size_mb", "", "s")]),
+}
+
+
+def tradeoff_figures(ctx: PlotContext) -> list[Figure]:
+    """Course Task 3: best val mIoU against each cost, one dot per model, Pareto frontier
+    (lower cost, higher mIoU) joined by a dashed line."""
+    models, how = course_models(ctx.exp.trials)
+    out = []
+    for key, (what, xlabel, series) in TRADEOFF_AXES.items():
+        title = f"Best val mIoU vs {what}"
+        present = [s for s in series if models[s[0]].notna().any()]
+        if models.empty or not present:
+            out.append(Figure(f"tradeoff_{key}", title, None, "skipped: no model has results"))
+            continue
+        fig, ax = plt.subplots(figsize=(7.5, 5), constrained_layout=True)
+        for column, device, marker in present:
+            device = device if len(present) > 1 else ""  # name the device only to tell apart
+            pts = models.dropna(subset=[column, MIOU])
+            ax.scatter(pts[column], pts[MIOU], marker=marker, s=60, zorder=3,
+                       label=f"models ({device})" if device else "models")
+            for _, p in pts.iterrows():
+                ax.annotate(f"{p['name']}" + (f" [{device}]" if device else ""),
+                            (p[column], p[MIOU]), textcoords="offset points", xytext=(5, 4),
+                            fontsize=7)
+            front = pts.set_index("name").loc[pareto_front(pts, column)]
+            ax.plot(front[column], front[MIOU], "--", color="black", lw=1, zorder=2,
+                    label="Pareto frontier" + (f" ({device})" if device else ""))
+            ax.scatter(front[column], front[MIOU], s=160, facecolors="none",
+                       edgecolors="black", zorder=4)
+        if ctx.baseline is not None:
+            ax.axhline(ctx.baseline, color="grey", ls=":", label="constant-predictor baseline")
+        values = pd.concat([models[c] for c, _, _ in present]).dropna()
+        if len(values) > 1 and values.min() > 0 and values.max() / values.min() > 20:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(PLAIN)
+            ax.xaxis.set_minor_formatter(MINOR)
+        ax.margins(x=0.12, y=0.1)  # room for the labels next to the dots
+        ax.set(title=title, xlabel=xlabel.format(frame=_frame(ctx.exp, models)),
+               ylabel="best val mIoU")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+        fig.text(0.01, -0.02, f"models: {how}", fontsize=7)
+        path = _save(fig, ctx.out_dir / f"tradeoff_{key}.png")
+        out.append(Figure(f"tradeoff_{key}", title, path, f"models: {how}",
+                          tuple(models["trial_id"])))
+    return out
+
+
+def _frame(exp: Experiment, models: pd.DataFrame) -> str:
+    sizes = sorted({(exp.configs[t].get("inference_width"), exp.configs[t].get("inference_height"))
+                    for t in models["trial_id"]})
+    return " / ".join(f"{w}x{h}" for w, h in sizes)
+
+
+def _best_rows(exp: Experiment) -> pd.DataFrame:
+    """Each finished trial's history row at its best epoch (its last epoch if unknown)."""
+    rows = []
+    for _, t in exp.finished.iterrows():
+        c = exp.curves(t["trial_id"])
+        at = c[c["epoch"] == t["best_epoch"]]
+        rows.append((at if not at.empty else c.tail(1)).iloc[0])
+    return pd.DataFrame(rows)
+
+
+def per_class_iou_figure(ctx: PlotContext) -> list[Figure]:
+    """Course Task 4 context: per-class val IoU of every model at its best epoch."""
+    title = "Per-class val IoU at each model's best epoch"
+    best = _best_rows(ctx.exp)
+    names = class_names(ctx.exp.history)
+    if best.empty or not names:
+        return [Figure("per_class_iou", title, None, "skipped: no model has results")]
+    values = best[[f"val_iou_{n}" for n in names]].to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 3, 0.5 * len(best) + 2),
+                           constrained_layout=True)
+    image = ax.imshow(np.ma.masked_invalid(values), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, "n/a" if np.isnan(v) else f"{v:.2f}", ha="center", va="center",
+                fontsize=8, color="white" if np.isnan(v) or v < 0.6 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(best)), best["name"])
+    ax.set(title=title, xlabel="class", ylabel="model")
+    fig.colorbar(image, ax=ax, label="IoU (n/a: class in neither target nor prediction)")
+    return [Figure("per_class_iou", title, _save(fig, ctx.out_dir / "per_class_iou.png"), "",
+                   tuple(best["trial_id"]))]
+
+
+def confusion_figure(ctx: PlotContext) -> list[Figure]:
+    """Course Task 4 context: the best model's confusion matrix, rows normalised, so each row
+    shows where that ground-truth class went."""
+    exp = ctx.exp
+    done = exp.finished.dropna(subset=[MIOU])
+    if done.empty:
+        return [Figure("confusion", "Confusion matrix", None, "skipped: no model has results")]
+    best = done.loc[done[MIOU].astype(float).idxmax()]
+    title = f"Confusion matrix of {best['name']} (epoch {best['best_epoch']})"
+    try:
+        cm = exp.confusion(best["trial_id"]).astype(float)
+    except KeyError as exc:
+        return [Figure("confusion", title, None, f"skipped: {exc.args[0]}")]
+    support = cm.sum(1, keepdims=True)
+    norm = np.divide(cm, support, out=np.full_like(cm, np.nan), where=support > 0)
+    names = class_names(exp.history) or [str(i) for i in range(len(cm))]
+    fig, ax = plt.subplots(figsize=(8, 7), constrained_layout=True)
+    image = ax.imshow(np.ma.masked_invalid(norm), vmin=0, vmax=1, cmap="Blues")
+    for (i, j), v in np.ndenumerate(norm):
+        if not np.isnan(v) and v >= 0.005:
+            ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=8,
+                    color="white" if v > 0.5 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set(title=title, xlabel="predicted class", ylabel="ground-truth class")
+    fig.colorbar(image, ax=ax, label="fraction of the ground-truth class's pixels")
+    return [Figure("confusion", title, _save(fig, ctx.out_dir / "confusion_best.png"), "",
+                   (best["trial_id"],))]
+
+
+STATUS_COLORS = {"stopped early": "tab:orange", "all epochs": "tab:green", "other": "tab:gray"}
+
+
+def scheduler_figure(ctx: PlotContext) -> list[Figure]:
+    """ASHA: how many epochs each trial ran before it was stopped."""
+    trials, title = ctx.exp.trials, "Epochs each trial ran (ASHA early stopping)"
+    if not trials["stopped_early"].any():
+        scheduler = ctx.exp.meta.get("settings", {}).get("scheduler", "unknown")
+        return [Figure("scheduler", title, None,
+                       f"skipped: no trial was stopped early (scheduler: {scheduler})")]
+    kind = np.where(trials["stopped_early"], "stopped early",
+                    np.where(trials["epochs_done"] >= trials["epochs_planned"], "all epochs",
+                             "other"))
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(trials) + 2), constrained_layout=True)
+    ax.barh(trials["name"], trials["epochs_done"], color=[STATUS_COLORS[k] for k in kind])
+    ax.axvline(trials["epochs_planned"].max(), color="black", ls="--")
+    handles = [Patch(color=c, label=k) for k, c in STATUS_COLORS.items() if k in set(kind)]
+    handles.append(plt.Line2D([], [], color="black", ls="--", label="epochs planned"))
+    ax.legend(handles=handles, fontsize=8)
+    ax.set(title=title, xlabel="epochs trained", ylabel="trial")
+    ax.invert_yaxis()
+    return [Figure("scheduler", title, _save(fig, ctx.out_dir / "scheduler_epochs.png"))]
+
+
+def overview_figure(ctx: PlotContext) -> list[Figure]:
+    """Every trial's val mIoU and val loss per epoch, for a first look at the whole sweep."""
+    exp, title = ctx.exp, "Validation curves of every trial"
+    if exp.finished.empty:
+        return [Figure("overview", title, None, "skipped: no model has results")]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)
+    for _, t in exp.finished.iterrows():
+        c = exp.curves(t["trial_id"])
+        left.plot(c["epoch"], c["val_miou"], "-o", ms=3, label=t["name"])
+        right.plot(c["epoch"], c["val_loss"], "-o", ms=3, label=t["name"])
+    if ctx.baseline is not None:
+        left.axhline(ctx.baseline, color="grey", ls=":", label="constant-predictor baseline")
+    left.set(title="val mIoU", xlabel="epoch", ylabel="val mIoU")
+    _log_if_spiky(right, exp.history[["val_loss"]])
+    right.set(title="val cross-entropy loss", xlabel="epoch", ylabel="loss")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    left.legend(fontsize=7)
+    fig.suptitle(title)
+    return [Figure("overview", title, _save(fig, ctx.out_dir / "overview_curves.png"))]
+
+
+PlotBuilder = Callable[[PlotContext], list[Figure]]
+PLOTS: dict[str, PlotBuilder] = {
+    "overview": overview_figure,
+    **{f"switch_{key}": partial(switch_figures, key=key) for key in SWITCHES},
+    "tradeoffs": tradeoff_figures,
+    "per_class_iou": per_class_iou_figure,
+    "confusion": confusion_figure,
+    "scheduler": scheduler_figure,
+}
+
+
+def build_plots(exp: Experiment, out_dir: str | Path,
+                baseline: float | None = None) -> list[Figure]:
+    """Run every registered builder; returns written figures and skip notes, in order."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ctx = PlotContext(exp, out_dir, baseline)
+    figures = []
+    for key, builder in PLOTS.items():
+        try:
+            figures += builder(ctx)
+        except Exception as exc:  # one odd trial must not cost the whole report
+            plt.close("all")
+            figures.append(Figure(key, key, None, f"failed: {type(exc).__name__}: {exc}"))
+    return figures

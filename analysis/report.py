@@ -1,0 +1,245 @@
+"""The report of a sweep: tables, plots, rankings, examples and one self-contained HTML page
+that answers the course's four questions with their evidence.
+
+    python -m analysis runs/homework              # writes runs/homework/report/
+    build_report("runs/homework")                 # the same from Python; returns report.html
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from analysis import html
+from analysis.comparisons import course_models, find_pairs
+from analysis.findings import (
+    compare_pair,
+    describe_baseline,
+    describe_tradeoffs,
+    reasons,
+    timing_noise,
+)
+from analysis.loading import Experiment, load_experiment
+from analysis.plots import Figure, build_plots
+from analysis.rankings import AXES, DEFAULT_TOLERANCE, rankings_markdown, rankings_table
+
+if TYPE_CHECKING:  # torch-heavy modules load only once a real experiment is found
+    from analysis.examples import Examples
+
+FAILED = ("ERROR", "DIVERGED")
+OWN_FILES = ("switch_*.png", "tradeoff_*.png", "examples_*.png", "per_class_iou.png",
+             "confusion_best.png", "scheduler_epochs.png", "overview_curves.png")
+QUESTIONS = {
+    "augment": "Visualize training loss and validation loss curves for UNet trained with and "
+               "without data augmentation. What are the differences in the behaviour of these "
+               "curves between these experiments, and what are the reasons?",
+    "aspp": "Visualize training and validation loss curves for ResNet18 trained with and "
+            "without ASPP. Which model performs better?",
+    "tradeoffs": "Compare UNet with augmentations and DeepLab with all backbones (only "
+                 "experiments with ASPP) on best mIoU against training time, inference time "
+                 "and model size. Which models are the most efficient with respect to each "
+                 "metric on the x-axes?",
+    "examples": "Pick the best model according to mIoU and look at its predictions on the "
+                "validation set. For each segmentation class, find the good examples (if "
+                "available) and the failure cases.",
+}
+TRIAL_TABLE = ("name", "status", "epochs_done", "epochs_planned", "best_val_miou", "best_epoch",
+               "train_minutes", "inference_ms_cpu", "inference_ms_gpu", "size_mb", "params",
+               "lr", "crop_size", "hostname", "trial_id")
+
+
+@dataclass
+class ReportData:
+    exp: Experiment
+    tolerance: float
+    figures: list[Figure]
+    baseline: float | None
+    notes: list[str] = field(default_factory=list)
+    examples: Examples | None = None
+
+    def figures_of(self, prefix: str) -> list[Figure]:
+        return [f for f in self.figures if f.key.startswith(prefix)]
+
+
+def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
+                 tolerance: float = DEFAULT_TOLERANCE, examples: bool = True) -> Path:
+    """Write ``RUN_DIR/report/`` (or ``out_dir``): PNGs, trials.csv, history.csv, rankings.md,
+    rankings.csv and report.html. Returns the path of report.html."""
+    exp = load_experiment(run_dir)  # fails fast, before torch is imported
+    from analysis.dataset import load_validation
+    from sweeps.summary import constant_predictor_miou
+
+    out = Path(out_dir) if out_dir is not None else exp.path / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    for pattern in OWN_FILES:  # a figure skipped this time must not linger from last time
+        for stale in out.glob(pattern):
+            stale.unlink()
+    exp.trials.to_csv(out / "trials.csv", index=False)
+    exp.history.to_csv(out / "history.csv", index=False)
+    val, notes = load_validation(exp.meta)
+    baseline = constant_predictor_miou(val) if val is not None else None
+    data = ReportData(exp, tolerance, build_plots(exp, out, baseline), baseline, notes)
+    (out / "rankings.md").write_text(rankings_markdown(exp.finished, tolerance))
+    rankings_table(exp.finished, tolerance).to_csv(out / "rankings.csv", index=False)
+    if not examples:
+        data.notes.append("per-class examples not made (--no-examples)")
+    elif val is not None:
+        data.examples = _examples(exp, val, out, data.notes)
+    page = html.page(f"segsweep report: {exp.name}",
+                     "\n".join(section(data) for section in SECTIONS))
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _examples(exp: Experiment, val, out: Path, notes: list[str]) -> Examples | None:
+    from analysis.examples import build_examples
+    from segmodels.checkpoint import CheckpointError
+
+    try:
+        result = build_examples(exp, val, out)
+    except CheckpointError as exc:
+        notes.append(f"no examples: {exc}")
+        return None
+    if result is None:
+        notes.append("no examples: no trial has kept a checkpoint yet")
+    return result
+
+
+def _run_section(d: ReportData) -> str:
+    exp, meta = d.exp, d.exp.meta
+    settings, data, hw = meta.get("settings", {}), meta.get("data", {}), meta.get("hardware", {})
+    parts = [f"<h1>segsweep report: {html.esc(exp.name)}</h1>",
+             f"<p>Experiment {html.esc(exp.path)}; grid {html.esc(meta.get('grid'))}, search "
+             f"{html.esc(settings.get('search'))}, scheduler {html.esc(settings.get('scheduler'))}"
+             f"; started {html.esc(meta.get('started', '?'))}; report written "
+             f"{time.strftime('%Y-%m-%d %H:%M:%S')}.</p>"]
+    if data.get("synthetic"):
+        parts.append(f'<p class="banner">SYNTHETIC DATA: every number below comes from the '
+                     f"generated look-alike dataset at {html.esc(data.get('root'))}, not from "
+                     "FloodNet. Pass --data DIR to tune_app.py to train on real images.</p>")
+    parts.append(f"<p><b>Dataset:</b> {html.esc(data.get('description', data.get('root')))}"
+                 f" (layout {html.esc(data.get('layout'))}).</p>")
+    hosts = sorted(set(exp.trials["hostname"].dropna()))
+    parts.append(
+        f"<p><b>Hardware:</b> {html.esc(_num(hw.get('cluster_cpus')))} CPUs, "
+        f"{html.esc(_num(hw.get('cluster_gpus')))} GPUs "
+        f"({html.esc(hw.get('driver_gpu') or 'none')}) "
+        f"on {html.esc(hw.get('nodes'))} node(s); driver host {html.esc(hw.get('host'))}, "
+        f"{html.esc(hw.get('platform'))}, torch {html.esc(hw.get('torch'))}. Each trial: "
+        f"{html.esc(_resources(meta.get('resources_per_trial')))}. Trials ran on: "
+        f"{html.esc(', '.join(hosts) or 'none yet')}.</p>")
+    counts = exp.trials["status"].value_counts()
+    status = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no trials yet"
+    parts.append(f"<p><b>Trials:</b> {html.esc(status)}.</p>")
+    if counts.get("RUNNING", 0) or counts.get("PENDING", 0):
+        parts.append('<p class="note">The sweep was still running (or was interrupted) when '
+                     "Ray last saved its state: results below are provisional.</p>")
+    parts.append(f"<p><b>Baseline:</b> {html.esc(describe_baseline(exp.finished, d.baseline))}"
+                 "</p>")
+    failed = [f"{t['name']}: {t['status']}: {t['error'] or 'see error.txt'}"
+              for _, t in exp.trials[exp.trials["status"].isin(FAILED)].iterrows()]
+    problems = failed + [f"skipped {s}" for s in exp.skipped]
+    parts.append("<p><b>Failed or skipped:</b> " + ("none" if not problems else "") + "</p>"
+                 + html.bullets(problems, "note"))
+    parts.append(html.bullets(exp.notes + d.notes, "note"))
+    parts += [html.figure(f.path, f.title, f.note) for f in d.figures_of("overview")]
+    parts += [html.figure(f.path, f.title, f.note) for f in d.figures_of("scheduler")]
+    return "\n".join(parts)
+
+
+def _num(value: object) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+
+
+def _resources(resources: dict | None) -> str:
+    if not resources:
+        return "unknown resources"
+    return f"{resources.get('cpu', 0):g} CPU, {resources.get('gpu', 0):g} GPU"
+
+
+def _switch_section(d: ReportData, key: str, number: int, heading: str) -> str:
+    parts = [f"<h2>{number}. {html.esc(heading)}</h2>",
+             f'<p class="question">{html.esc(QUESTIONS[key])}</p>']
+    pairs = find_pairs(d.exp.configs, key)
+    figures = {f.trial_ids: f for f in d.figures_of(f"switch_{key}")}
+    if not pairs:
+        parts.append(f'<p class="skip">No two trials differ only in {key}: nothing to compare '
+                     "(the homework grid has this pair).</p>")
+    for pair in pairs:
+        lines = compare_pair(d.exp.trials, d.exp.history, pair, d.tolerance)
+        lines += reasons(d.exp.trials, d.exp.history, pair)
+        parts.append(f"<h3>{html.esc(pair.subject)}</h3>" + html.bullets(lines, "answer"))
+        fig = figures.get((pair.off, pair.on))
+        if fig is not None:
+            parts.append(html.figure(fig.path, fig.title, fig.note))
+    return "\n".join(parts)
+
+
+def _tradeoff_section(d: ReportData) -> str:
+    models, how = course_models(d.exp.trials)
+    parts = ["<h2>3. UNet vs DeepLab backbones: accuracy against cost</h2>",
+             f'<p class="question">{html.esc(QUESTIONS["tradeoffs"])}</p>',
+             f"<p>Models compared: {html.esc(how)}. Ties: within {d.tolerance:.0%}.</p>"]
+    if models.empty:
+        return "\n".join(parts + ['<p class="skip">No model has results yet.</p>'])
+    parts.append(html.bullets(describe_tradeoffs(models, d.tolerance)
+                              + [describe_baseline(models, d.baseline)]
+                              + timing_noise(d.exp.trials, d.exp.configs), "answer"))
+    columns = ["name", *AXES]
+    parts.append(html.table(models[columns].rename(columns={c: a.label + (f" ({a.unit})" if
+                                                               a.unit else "")
+                                                           for c, a in AXES.items()})))
+    parts += [html.figure(f.path, f.title, f.note) for f in d.figures_of("tradeoff")]
+    return "\n".join(parts)
+
+
+def _examples_section(d: ReportData) -> str:
+    parts = ["<h2>4. The best model: good examples and failures per class</h2>",
+             f'<p class="question">{html.esc(QUESTIONS["examples"])}</p>']
+    parts += [html.figure(f.path, f.title, f.note) for f in d.figures_of("per_class_iou")]
+    parts += [html.figure(f.path, f.title, f.note) for f in d.figures_of("confusion")]
+    ex = d.examples
+    if ex is None:
+        parts.append('<p class="skip">No per-class examples (see the notes at the top).</p>')
+        return "\n".join(parts)
+    parts.append(f"<p>Best model by best val mIoU: <b>{html.esc(ex.name)}</b> (trial "
+                 f"{html.esc(ex.trial_id)}), checkpoint {html.esc(ex.checkpoint)}. Crops are "
+                 "windows of the validation images chosen automatically: the good one has the "
+                 "highest IoU of the class, the failure the lowest recall.</p>"
+                 + html.bullets(ex.notes, "note"))
+    rows = []
+    for c in ex.classes:
+        img = html.image(c.path, f"{c.name} examples") if c.path else "none"
+        rows.append(f"<tr><td><b>{html.esc(c.name)}</b></td><td>{img}</td>"
+                    f"<td>{html.bullets(c.notes)}</td></tr>")
+    parts.append('<table class="examples"><thead><tr><th>class</th><th>good example (top) and '
+                 "failure (bottom): image | prediction | ground truth</th><th>notes</th></tr>"
+                 f"</thead><tbody>{''.join(rows)}</tbody></table>")
+    return "\n".join(parts)
+
+
+def _rankings_section(d: ReportData) -> str:
+    text = rankings_markdown(d.exp.finished, d.tolerance, title="Rankings of every trial")
+    return "<h2>Rankings</h2>\n" + html.markdown(text)
+
+
+def _trials_section(d: ReportData) -> str:
+    trials = d.exp.trials[list(TRIAL_TABLE)].astype(object).where(d.exp.trials.notna(), None)
+    frame = pd.DataFrame(trials)
+    return "<h2>All trials</h2>\n" + html.table(frame)
+
+
+SECTIONS = (
+    _run_section,
+    lambda d: _switch_section(d, "augment", 1, "Augmentation: loss curves without vs with"),
+    lambda d: _switch_section(d, "aspp", 2, "ASPP: without vs with, which is better"),
+    _tradeoff_section,
+    _examples_section,
+    _rankings_section,
+    _trials_section,
+)
