@@ -85,6 +85,22 @@ def list_grids() -> None:
             print(f"{'':12s}{label}")
 
 
+def _write_report(settings) -> None:
+    """The analysis report; a failure here never hides the sweep's results."""
+    if settings.remote_storage:
+        print(f"report: fetch the results, then run: python -m analysis <local copy of "
+              f"{settings.experiment_path()}>")
+        return
+    try:
+        from analysis import build_report
+
+        path = build_report(settings.experiment_path())
+        print(f"Report: {path}")
+    except Exception as exc:  # noqa: BLE001 - the sweep itself succeeded
+        print(f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
+              f"retry with: python -m analysis {settings.experiment_path()}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.list_grids:
@@ -103,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: {note}")
         results = runner.run(prepared)
         print_summary(results, prepared)
+        if prepared.settings.report:
+            _write_report(prepared.settings)
     except KeyboardInterrupt:
         print("\ninterrupted; continue with: python tune_app.py "
               f"--name {args.name or args.grid} --resume", file=sys.stderr)

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SWEEP_FILE = "segsweep.json"  # sweeps.runner.SWEEP_FILE; not imported, that module needs Ray
+from sweeps.settings import SWEEP_FILE
+
 TRIAL_DIR = re.compile(r"^(?P<trial_id>[0-9a-f]+_\d{5})(?:_.*)?$")
 CONFIG_COLUMNS = ("model", "backbone", "aspp", "augment", "pretrained", "lr", "crop_size",
                   "batch_size", "optimizer", "seed")

@@ -111,7 +111,7 @@ class _EpochReporter(pl.Callback):
                 f"training diverged at epoch {epoch}: train loss {row['train_loss']}, val loss "
                 f"{row['val_loss']}; lower the learning rate (lr={self.module.cfg.lr})"
             )
-        if row["val_miou"] > self.best["val_miou"]:
+        if row["val_miou"] >= self.best["val_miou"]:  # ties: the later epoch, as Ray keeps
             self.best = {"val_miou": row["val_miou"], "epoch": epoch}
         row.update(
             epoch=epoch,

@@ -24,10 +24,9 @@ from segmodels.synthetic import ensure_generated
 from sweeps import search
 from sweeps.cluster_checks import autoscaler_capacity, storage_warning
 from sweeps.grids import Grid, load_grid
-from sweeps.settings import SYNTHETIC_DIR, SweepError, SweepSettings
+from sweeps.settings import SWEEP_FILE, SYNTHETIC_DIR, SweepError, SweepSettings
 from sweeps.trainable import resolve_trial_config, run_trial
 
-SWEEP_FILE = "segsweep.json"
 AUTOSCALER_CONFIG = "~/ray_bootstrap_config.yaml"  # written by `ray up` on the head node
 
 
@@ -62,13 +61,49 @@ def _check_storage(settings: SweepSettings) -> None:
         raise SweepError(f"--storage {settings.storage}: {probe} is not a writable folder; "
                          "choose a folder you can write to")
     exp = Path(settings.experiment_path())
-    if settings.resume:
-        if not (exp / SWEEP_FILE).is_file():
-            raise SweepError(f"--resume: no sweep named {settings.name!r} in {path} "
-                             f"(no {exp / SWEEP_FILE}); check --name and --storage")
-    elif exp.exists() and any(exp.iterdir()) and not settings.overwrite:
+    if not settings.resume and exp.exists() and any(exp.iterdir()) and not settings.overwrite:
         raise SweepError(f"a sweep named {settings.name!r} already exists in {path}; use "
                          "--resume to continue it, --overwrite to replace it, or another --name")
+
+
+def _read_sweep_file(settings: SweepSettings) -> dict[str, Any] | None:
+    uri = f"{settings.experiment_path()}/{SWEEP_FILE}"
+    if settings.remote_storage:
+        import pyarrow.fs
+
+        fs, path = pyarrow.fs.FileSystem.from_uri(uri)
+        if fs.get_file_info(path).type == pyarrow.fs.FileType.NotFound:
+            return None
+        with fs.open_input_stream(path) as f:
+            return json.loads(f.read().decode())
+    path = Path(uri)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _stored_sweep(settings: SweepSettings) -> tuple[Grid, dict[str, Any]]:
+    """A resumed sweep continues exactly as it was started: its grid, fixed settings and data
+    come from its record; flags that would change them are refused, not silently mixed in."""
+    settings.name = settings.name or settings.grid
+    record = _read_sweep_file(settings)
+    if record is None:
+        raise SweepError(f"--resume: no sweep named {settings.name!r} in {settings.storage} "
+                         f"(no {settings.experiment_path()}/{SWEEP_FILE}); check --name and "
+                         "--storage")
+    fixed = record["fixed"]
+    changed = {k: v for k, v in settings.overrides.items()
+               if v is not None and fixed.get(k, v) != v}
+    if changed:
+        flags = ", ".join(f"--{k.replace('_', '-')} {v} (sweep has {fixed[k]})"
+                          for k, v in changed.items())
+        raise SweepError(f"--resume continues sweep {settings.name!r} as it was started; "
+                         f"drop {flags}, or start a new sweep under another --name")
+    stored_root = record["data"]["root"]
+    if settings.data is not None and Path(settings.data).resolve() != Path(stored_root).resolve():
+        raise SweepError(f"--resume: sweep {settings.name!r} was trained on {stored_root}, "
+                         f"not --data {settings.data}")
+    settings.data = None if record["data"]["synthetic"] else stored_root
+    grid = Grid(record["grid"], list(record["points"].values()), source=record["grid_source"])
+    return grid, fixed
 
 
 def prepare(settings: SweepSettings) -> PreparedSweep:
@@ -84,9 +119,12 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
         value = getattr(settings, flag)
         if value is not None and value < 0 or (flag == "cpus_per_trial" and value == 0):
             raise SweepError(f"--{flag.replace('_', '-')} must be > 0, got {value}")
-    grid = load_grid(settings.grid)
-    settings.name = settings.name or grid.name
-    fixed = _fixed_config(grid, settings.overrides)
+    if settings.resume:
+        grid, fixed = _stored_sweep(settings)
+    else:
+        grid = load_grid(settings.grid)
+        settings.name = settings.name or grid.name
+        fixed = _fixed_config(grid, settings.overrides)
     for label, point in grid.by_label().items():
         try:
             TrialConfig.from_dict({**fixed, **point})
@@ -106,6 +144,8 @@ def start_ray(settings: SweepSettings):
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Checkpointing every epoch forces Tune's state snapshots by design; don't warn each time.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if settings.address or os.environ.get("RAY_ADDRESS"):
         return ray.init(address=settings.address or os.environ["RAY_ADDRESS"],
                         log_to_driver=True)
@@ -255,7 +295,8 @@ def run(prepared: PreparedSweep):
     dashboard = getattr(context, "dashboard_url", None)
     if dashboard:
         print(f"Ray dashboard: http://{dashboard}", flush=True)
-    _write_sweep_file(prepared, resources, cluster)
+    if not settings.resume:  # the record of a resumed sweep stays as it was started
+        _write_sweep_file(prepared, resources, cluster)
     print(f"Sweep {settings.name!r}: {n_trials} trial(s) of grid {prepared.grid.name!r}, "
           f"{resources['cpu']:g} CPU / {resources['gpu']:g} GPU each; results in "
           f"{settings.experiment_path()}", flush=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_STORAGE = "./runs"
+SWEEP_FILE = "segsweep.json"  # the sweep's own record in its experiment folder
 SYNTHETIC_DIR = Path(os.environ.get("SEGSWEEP_CACHE", "~/.cache/segsweep")) / "synthetic"
 
 

@@ -34,7 +34,8 @@ def ranking_table(results) -> pd.DataFrame:
     rows = []
     for result in results:
         row = dict(result.metrics or {})
-        row["status"] = "ERROR" if result.error else "done"
+        row["status"] = ("ERROR" if result.error else
+                         "DIVERGED" if row.get("diverged") else "done")
         rows.append(row)
     frame = pd.DataFrame(rows)
     for column in COLUMNS:

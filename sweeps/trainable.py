@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -65,6 +66,7 @@ def run_trial(
     fixed: dict[str, Any],
     cpus: int,
 ) -> None:
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # one line per checkpoint is noise
     resume = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:

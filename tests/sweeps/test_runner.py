@@ -56,8 +56,23 @@ def test_existing_name_is_refused_unless_resume_or_overwrite(tmp_path, tiny_data
     with pytest.raises(SweepError, match="already exists.*--resume.*--overwrite"):
         runner.prepare(_settings(tmp_path, tiny_dataset_dir))
     assert json.loads((exp / runner.SWEEP_FILE).read_text()) == {"kept": True}
-    runner.prepare(_settings(tmp_path, tiny_dataset_dir, overwrite=True))
-    runner.prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+    prepared = runner.prepare(_settings(tmp_path, tiny_dataset_dir, overwrite=True))
+    runner._write_sweep_file(prepared, {"cpu": 1, "gpu": 0}, {"CPU": 2})
+    resumed = runner.prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+    assert resumed.grid.labels == prepared.grid.labels and resumed.fixed == prepared.fixed
+
+
+def test_resume_refuses_flags_that_would_change_the_sweep(tmp_path, tiny_dataset_dir):
+    prepared = runner.prepare(_settings(tmp_path, tiny_dataset_dir, overrides={"epochs": 3}))
+    runner._write_sweep_file(prepared, {"cpu": 1, "gpu": 0}, {"CPU": 2})
+    with pytest.raises(SweepError, match="drop --epochs 5 \\(sweep has 3\\)"):
+        runner.prepare(_settings(tmp_path, tiny_dataset_dir, resume=True,
+                                 overrides={"epochs": 5}))
+    # the same flags again, or none at all, continue it; the grid comes from the record
+    resumed = runner.prepare(SweepSettings(grid="homework", name="smoke", resume=True,
+                                           storage=str(tmp_path / "runs"),
+                                           data=str(tiny_dataset_dir)))
+    assert resumed.grid.labels == prepared.grid.labels and resumed.fixed["epochs"] == 3
 
 
 def test_unwritable_storage_is_refused(tmp_path, tiny_dataset_dir):
