@@ -27,6 +27,9 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
+bench: $(STAMP)
+	$(PY) bench/run_all.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
