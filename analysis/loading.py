@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sweeps.settings import SWEEP_FILE
+from sweeps.settings import INFERENCE_FILE, SWEEP_FILE
 
 TRIAL_DIR = re.compile(r"^(?P<trial_id>[0-9a-f]+_\d{5})(?:_.*)?$")
 CONFIG_COLUMNS = ("model", "backbone", "aspp", "augment", "pretrained", "lr", "crop_size",
@@ -106,6 +106,7 @@ def load_experiment(path: str | Path) -> Experiment:
     for column in INTEGER_COLUMNS:  # nullable ints: "7", not "7.0", while a trial is pending
         trials[column] = pd.to_numeric(trials[column]).round().astype("Int64")
     trials["name"] = _display_names(trials, configs)
+    _prefer_quiet_inference_times(path, trials, notes)
     history = _history_frame(history, trials)
     labels = set(trials["label"]) | {i.get("config", {}).get("point") for i in ray.values()}
     for label in meta.get("points", {}):
@@ -113,6 +114,22 @@ def load_experiment(path: str | Path) -> Experiment:
             skipped.append(f"grid point {label}: no trial folder and no Ray record "
                            "(not started yet, or its folder was deleted)")
     return Experiment(path, meta, trials, history, configs, skipped, notes, confusions)
+
+
+def _prefer_quiet_inference_times(path: Path, trials: pd.DataFrame, notes: list[str]) -> None:
+    """Use the sweep's after-the-fact, one-model-at-a-time CPU timings where they exist; a
+    trial's own figure was taken while other trials trained on the same cores."""
+    file = path / INFERENCE_FILE
+    if not file.is_file():
+        return
+    try:
+        quiet = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        notes.append(f"{file.name} unreadable ({exc}); using the trials' own CPU timings")
+        return
+    trials["inference_ms_cpu_in_trial"] = trials["inference_ms_cpu"]
+    measured = trials["label"].map(lambda label: quiet.get(label, {}).get("ms", np.nan))
+    trials["inference_ms_cpu"] = measured.fillna(trials["inference_ms_cpu"])
 
 
 class _Skip(Exception):

@@ -24,6 +24,7 @@ from segmodels.synthetic import ensure_generated
 from sweeps import search
 from sweeps.cluster_checks import autoscaler_capacity, storage_warning
 from sweeps.grids import Grid, load_grid
+from sweeps.inference_pass import INFERENCE_FILE, time_architectures
 from sweeps.settings import SWEEP_FILE, SYNTHETIC_DIR, SweepError, SweepSettings
 from sweeps.trainable import resolve_trial_config, run_trial
 
@@ -216,20 +217,25 @@ def _write_sweep_file(prepared: PreparedSweep, resources: dict[str, float],
         "resources_per_trial": resources, "hardware": hardware_summary(cluster),
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    text = json.dumps(record, indent=2, default=str)
+    exp = Path(settings.experiment_path())
+    if not settings.remote_storage and settings.overwrite and not settings.resume and exp.exists():
+        shutil.rmtree(exp)
+    _write_experiment_file(settings, SWEEP_FILE, json.dumps(record, indent=2, default=str))
+
+
+def _write_experiment_file(settings: SweepSettings, name: str, text: str) -> None:
+    """A file of ours in the experiment folder, local or in object storage."""
     if settings.remote_storage:
         import pyarrow.fs
 
         fs, path = pyarrow.fs.FileSystem.from_uri(settings.experiment_path())
         fs.create_dir(path, recursive=True)
-        with fs.open_output_stream(f"{path}/{SWEEP_FILE}") as f:
+        with fs.open_output_stream(f"{path}/{name}") as f:
             f.write(text.encode())
         return
     exp = Path(settings.experiment_path())
-    if settings.overwrite and not settings.resume and exp.exists():
-        shutil.rmtree(exp)
     exp.mkdir(parents=True, exist_ok=True)
-    (exp / SWEEP_FILE).write_text(text)
+    (exp / name).write_text(text)
 
 
 def build_tuner(prepared: PreparedSweep, resources: dict[str, float]):
@@ -301,7 +307,13 @@ def run(prepared: PreparedSweep):
           f"{resources['cpu']:g} CPU / {resources['gpu']:g} GPU each; results in "
           f"{settings.experiment_path()}", flush=True)
     tuner = build_tuner(prepared, resources)
-    return tuner.fit()
+    results = tuner.fit()
+    print("Timing CPU inference of each architecture alone (trials timed theirs while others "
+          "trained)...", flush=True)
+    timings = time_architectures(prepared.grid.by_label(), prepared.fixed,
+                                 threads=max(1, int(resources["cpu"])))
+    _write_experiment_file(settings, INFERENCE_FILE, json.dumps(timings, indent=2))
+    return results
 
 
 __all__ = ["PreparedSweep", "prepare", "run", "resolve_trial_config", "resources_per_trial"]

@@ -10,6 +10,7 @@ from typing import Any
 
 DEFAULT_STORAGE = "./runs"
 SWEEP_FILE = "segsweep.json"  # the sweep's own record in its experiment folder
+INFERENCE_FILE = "inference_cpu.json"  # CPU timings taken after the sweep, one model at a time
 SYNTHETIC_DIR = Path(os.environ.get("SEGSWEEP_CACHE", "~/.cache/segsweep")) / "synthetic"
 
 
