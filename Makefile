@@ -20,6 +20,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) tune_app.py $(DEMO_FLAGS)
+	$(PY) -m analysis.render_check runs/demo/report/report.html
 
 test: $(STAMP)
 	$(PY) -m pytest -q
