@@ -6,8 +6,8 @@ STAMP  := $(VENV)/.installed-stamp
 # The demo: the course's homework grid on the embedded synthetic dataset, sized for a laptop
 # CPU (the course trains 50 epochs on 256 crops with batch 16; here fewer epochs on smaller
 # crops). FIFO so that every model trains all its epochs and the loss curves compare.
-DEMO_FLAGS ?= --grid homework --epochs 8 --crop-size 128 --batch-size 8 --scheduler fifo \
-              --name demo --overwrite
+DEMO_FLAGS ?= --grid homework --epochs 10 --crop-size 128 --batch-size 4 --scheduler fifo \
+              --inference-repeats 2 --name demo --overwrite
 
 .PHONY: demo test test-fast install bench lint clean
 
