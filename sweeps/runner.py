@@ -8,27 +8,22 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import shutil
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from segmodels.config import TrialConfig
 from segmodels.data import SegmentationData, load_dataset
 from segmodels.synthetic import ensure_generated
 from sweeps import search
-from sweeps.cluster_checks import autoscaler_capacity, storage_warning
+from sweeps.cluster_checks import storage_warning
 from sweeps.grids import Grid, load_grid
 from sweeps.inference_pass import INFERENCE_FILE, time_architectures
+from sweeps.record import read_sweep_record, write_experiment_file, write_sweep_record
+from sweeps.resources import cluster_capacity, resources_per_trial, start_ray
 from sweeps.settings import SWEEP_FILE, SYNTHETIC_DIR, SweepError, SweepSettings
 from sweeps.trainable import resolve_trial_config, run_trial
-
-AUTOSCALER_CONFIG = "~/ray_bootstrap_config.yaml"  # written by `ray up` on the head node
 
 
 @dataclass
@@ -67,25 +62,11 @@ def _check_storage(settings: SweepSettings) -> None:
                          "--resume to continue it, --overwrite to replace it, or another --name")
 
 
-def _read_sweep_file(settings: SweepSettings) -> dict[str, Any] | None:
-    uri = f"{settings.experiment_path()}/{SWEEP_FILE}"
-    if settings.remote_storage:
-        import pyarrow.fs
-
-        fs, path = pyarrow.fs.FileSystem.from_uri(uri)
-        if fs.get_file_info(path).type == pyarrow.fs.FileType.NotFound:
-            return None
-        with fs.open_input_stream(path) as f:
-            return json.loads(f.read().decode())
-    path = Path(uri)
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def _stored_sweep(settings: SweepSettings) -> tuple[Grid, dict[str, Any]]:
     """A resumed sweep continues exactly as it was started: its grid, fixed settings and data
     come from its record; flags that would change them are refused, not silently mixed in."""
     settings.name = settings.name or settings.grid
-    record = _read_sweep_file(settings)
+    record = read_sweep_record(settings)
     if record is None:
         raise SweepError(f"--resume: no sweep named {settings.name!r} in {settings.storage} "
                          f"(no {settings.experiment_path()}/{SWEEP_FILE}); check --name and "
@@ -139,103 +120,6 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
                          f"({data.smallest_side} px) in {data.root}; use --crop-size <= "
                          f"{data.smallest_side}")
     return PreparedSweep(settings, grid, fixed, data)
-
-
-def start_ray(settings: SweepSettings):
-    import ray
-
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # Checkpointing every epoch forces Tune's state snapshots by design; don't warn each time.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    if settings.address or os.environ.get("RAY_ADDRESS"):
-        return ray.init(address=settings.address or os.environ["RAY_ADDRESS"],
-                        log_to_driver=True)
-    # address="local": never attach by accident to a cluster someone started on this machine.
-    return ray.init(address="local", num_cpus=settings.num_cpus, include_dashboard=True,
-                    dashboard_host="127.0.0.1", log_to_driver=True)
-
-
-def resources_per_trial(settings: SweepSettings, n_trials: int,
-                        cluster: dict[str, float]) -> dict[str, float]:
-    """Whole GPU per trial when GPUs exist, else an even share of the CPUs."""
-    total_cpu = cluster.get("CPU", 1.0)
-    total_gpu = cluster.get("GPU", 0.0)
-    gpus = settings.gpus_per_trial if settings.gpus_per_trial is not None else (
-        1.0 if total_gpu >= 1 else 0.0)
-    if settings.cpus_per_trial is not None:
-        cpus = settings.cpus_per_trial
-    elif gpus > 0:
-        cpus = max(1.0, float(int(total_cpu // max(1, total_gpu / gpus))))
-    else:
-        cpus = max(1.0, float(int(total_cpu // max(1, min(n_trials, total_cpu)))))
-    if cpus > total_cpu:
-        raise SweepError(f"--cpus-per-trial {cpus:g} is more than the cluster has "
-                         f"({total_cpu:g} CPUs)")
-    if gpus > total_gpu:
-        raise SweepError(f"--gpus-per-trial {gpus:g} is more than the cluster has "
-                         f"({total_gpu:g} GPUs)")
-    return {"cpu": cpus, "gpu": gpus}
-
-
-def cluster_capacity(settings: SweepSettings) -> dict[str, float]:
-    """What the cluster has now, or can scale up to under Ray's autoscaler: with
-    ``min_workers: 0`` only the (trial-free) head is up when the sweep starts."""
-    import ray
-
-    capacity = dict(ray.cluster_resources())
-    bootstrap = Path(AUTOSCALER_CONFIG).expanduser()
-    if (settings.address or os.environ.get("RAY_ADDRESS")) and bootstrap.is_file():
-        for key, value in autoscaler_capacity(yaml.safe_load(bootstrap.read_text())).items():
-            capacity[key] = max(capacity.get(key, 0.0), value)
-    return capacity
-
-
-def hardware_summary(cluster: dict[str, float]) -> dict[str, Any]:
-    import torch
-
-    return {
-        "host": platform.node(), "platform": platform.platform(),
-        "cluster_cpus": cluster.get("CPU", 0), "cluster_gpus": cluster.get("GPU", 0),
-        "nodes": int(sum(1 for k in cluster if k.startswith("node:")
-                         and not k.startswith("node:__internal"))),
-        "driver_gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "torch": torch.__version__,
-    }
-
-
-def _write_sweep_file(prepared: PreparedSweep, resources: dict[str, float],
-                      cluster: dict[str, float]) -> None:
-    settings = prepared.settings
-    record = {
-        "settings": settings.to_dict(), "grid": prepared.grid.name,
-        "grid_source": prepared.grid.source,
-        "points": prepared.grid.by_label(), "fixed": prepared.fixed,
-        "trial_defaults": TrialConfig().to_dict(),
-        "data": {"root": prepared.data.root, "layout": prepared.data.layout,
-                 "synthetic": prepared.data.synthetic, "train": len(prepared.data.train),
-                 "val": len(prepared.data.val), "description": prepared.data.describe()},
-        "resources_per_trial": resources, "hardware": hardware_summary(cluster),
-        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    exp = Path(settings.experiment_path())
-    if not settings.remote_storage and settings.overwrite and not settings.resume and exp.exists():
-        shutil.rmtree(exp)
-    _write_experiment_file(settings, SWEEP_FILE, json.dumps(record, indent=2, default=str))
-
-
-def _write_experiment_file(settings: SweepSettings, name: str, text: str) -> None:
-    """A file of ours in the experiment folder, local or in object storage."""
-    if settings.remote_storage:
-        import pyarrow.fs
-
-        fs, path = pyarrow.fs.FileSystem.from_uri(settings.experiment_path())
-        fs.create_dir(path, recursive=True)
-        with fs.open_output_stream(f"{path}/{name}") as f:
-            f.write(text.encode())
-        return
-    exp = Path(settings.experiment_path())
-    exp.mkdir(parents=True, exist_ok=True)
-    (exp / name).write_text(text)
 
 
 def build_tuner(prepared: PreparedSweep, resources: dict[str, float]):
@@ -302,7 +186,7 @@ def run(prepared: PreparedSweep):
     if dashboard:
         print(f"Ray dashboard: http://{dashboard}", flush=True)
     if not settings.resume:  # the record of a resumed sweep stays as it was started
-        _write_sweep_file(prepared, resources, cluster)
+        write_sweep_record(prepared, resources, cluster)
     print(f"Sweep {settings.name!r}: {n_trials} trial(s) of grid {prepared.grid.name!r}, "
           f"{resources['cpu']:g} CPU / {resources['gpu']:g} GPU each; results in "
           f"{settings.experiment_path()}", flush=True)
@@ -312,7 +196,7 @@ def run(prepared: PreparedSweep):
           "trained)...", flush=True)
     timings = time_architectures(prepared.grid.by_label(), prepared.fixed,
                                  threads=max(1, int(resources["cpu"])))
-    _write_experiment_file(settings, INFERENCE_FILE, json.dumps(timings, indent=2))
+    write_experiment_file(settings, INFERENCE_FILE, json.dumps(timings, indent=2))
     return results
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from sweeps import runner
 from sweeps.grids import GridError
+from sweeps.record import write_sweep_record
 from sweeps.settings import SweepError, SweepSettings
 
 
@@ -57,14 +58,14 @@ def test_existing_name_is_refused_unless_resume_or_overwrite(tmp_path, tiny_data
         runner.prepare(_settings(tmp_path, tiny_dataset_dir))
     assert json.loads((exp / runner.SWEEP_FILE).read_text()) == {"kept": True}
     prepared = runner.prepare(_settings(tmp_path, tiny_dataset_dir, overwrite=True))
-    runner._write_sweep_file(prepared, {"cpu": 1, "gpu": 0}, {"CPU": 2})
+    write_sweep_record(prepared, {"cpu": 1, "gpu": 0}, {"CPU": 2})
     resumed = runner.prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
     assert resumed.grid.labels == prepared.grid.labels and resumed.fixed == prepared.fixed
 
 
 def test_resume_refuses_flags_that_would_change_the_sweep(tmp_path, tiny_dataset_dir):
     prepared = runner.prepare(_settings(tmp_path, tiny_dataset_dir, overrides={"epochs": 3}))
-    runner._write_sweep_file(prepared, {"cpu": 1, "gpu": 0}, {"CPU": 2})
+    write_sweep_record(prepared, {"cpu": 1, "gpu": 0}, {"CPU": 2})
     with pytest.raises(SweepError, match="drop --epochs 5 \\(sweep has 3\\)"):
         runner.prepare(_settings(tmp_path, tiny_dataset_dir, resume=True,
                                  overrides={"epochs": 5}))

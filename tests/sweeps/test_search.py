@@ -3,7 +3,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from sweeps import search
-from sweeps.runner import resources_per_trial
+from sweeps.resources import resources_per_trial
 from sweeps.settings import SweepError, SweepSettings
 
 
