@@ -23,7 +23,7 @@ from sweeps.inference_pass import INFERENCE_FILE, time_architectures
 from sweeps.record import read_sweep_record, write_experiment_file, write_sweep_record
 from sweeps.resources import cluster_capacity, resources_per_trial, start_ray
 from sweeps.settings import SWEEP_FILE, SYNTHETIC_DIR, SweepError, SweepSettings
-from sweeps.trainable import resolve_trial_config, run_trial
+from sweeps.trainable import run_trial
 
 
 @dataclass
@@ -200,4 +200,4 @@ def run(prepared: PreparedSweep):
     return results
 
 
-__all__ = ["PreparedSweep", "prepare", "run", "resolve_trial_config", "resources_per_trial"]
+__all__ = ["PreparedSweep", "prepare", "run"]
