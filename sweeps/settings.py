@@ -44,12 +44,13 @@ class SweepSettings:
 
     @property
     def remote_storage(self) -> bool:
-        return "://" in self.storage
+        """Object storage (s3://, gs://, ...); ``file://`` is a local folder."""
+        return "://" in self.storage and not self.storage.startswith("file://")
 
     def storage_path(self) -> str:
         if self.remote_storage:
             return self.storage
-        return str(Path(self.storage).expanduser().resolve())
+        return str(Path(self.storage.removeprefix("file://")).expanduser().resolve())
 
     def experiment_path(self) -> str:
         return f"{self.storage_path().rstrip('/')}/{self.name}"

@@ -89,3 +89,10 @@ def test_unwritable_storage_is_refused(tmp_path, tiny_dataset_dir):
 def test_missing_data_folder_is_refused(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         runner.prepare(_settings(tmp_path, tmp_path / "nowhere"))
+
+
+def test_storage_uris():
+    assert SweepSettings(storage="s3://bucket/runs", name="x").experiment_path() == "s3://bucket/runs/x"
+    assert SweepSettings(storage="s3://bucket/runs").remote_storage
+    local = SweepSettings(storage="file:///tmp/runs", name="x")
+    assert not local.remote_storage and local.experiment_path() == "/tmp/runs/x"
