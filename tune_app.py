@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 import traceback
+from pathlib import Path
 
 from segmodels.config import TrialConfig
 
@@ -121,9 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         print_summary(results, prepared)
         if prepared.settings.report:
             _write_report(prepared.settings)
-    except KeyboardInterrupt:
-        print("\ninterrupted; continue with: python tune_app.py "
-              f"--name {args.name or args.grid} --resume", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        # First Ctrl-C: Tune saved the state and returned (SweepInterrupted). Second: at once.
+        stopped = getattr(exc, "settings", None)
+        name = getattr(stopped, "name", None) or args.name or Path(args.grid).stem
+        storage = "" if args.storage == "./runs" else f" --storage {args.storage}"
+        print(f"\nInterrupted. The sweep's state is saved; continue it with:\n"
+              f"  python tune_app.py --name {name}{storage} --resume", file=sys.stderr)
         return 130
     except (ValueError, OSError) as exc:
         if args.debug:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,14 @@ from sweeps.record import read_sweep_record, write_experiment_file, write_sweep_
 from sweeps.resources import cluster_capacity, resources_per_trial, start_ray
 from sweeps.settings import SWEEP_FILE, SYNTHETIC_DIR, SweepError, SweepSettings
 from sweeps.trainable import run_trial
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Tune stopped before every trial ended (first Ctrl-C): its state is saved."""
+
+    def __init__(self, settings: SweepSettings):
+        super().__init__(f"sweep {settings.name!r} interrupted")
+        self.settings = settings
 
 
 @dataclass
@@ -169,6 +179,30 @@ def _trial_dirname(trial) -> str:
     return f"{trial.trial_id}_{label}"[:120]
 
 
+def _fit_with_clean_interrupt(tuner, settings: SweepSettings):
+    """First Ctrl-C: Tune stops the trials and saves its state (through its SIGUSR1 handler),
+    then SweepInterrupted says how to resume. Second Ctrl-C: KeyboardInterrupt at once."""
+    interrupted = threading.Event()
+
+    def on_sigint(signum, frame):
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        interrupted.set()
+        print("\nStopping: saving the sweep's state (Ctrl-C again to quit at once)...",
+              file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours decides; Tune's SIGUSR1 stops it
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        results = tuner.fit()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted.is_set():
+        raise SweepInterrupted(settings)
+    return results
+
+
 def run(prepared: PreparedSweep):
     """Start/join Ray, run the sweep, return Tune's ResultGrid."""
     import ray
@@ -191,7 +225,7 @@ def run(prepared: PreparedSweep):
           f"{resources['cpu']:g} CPU / {resources['gpu']:g} GPU each; results in "
           f"{settings.experiment_path()}", flush=True)
     tuner = build_tuner(prepared, resources)
-    results = tuner.fit()
+    results = _fit_with_clean_interrupt(tuner, settings)
     print("Timing CPU inference of each architecture alone (trials timed theirs while others "
           "trained)...", flush=True)
     timings = time_architectures(prepared.grid.by_label(), prepared.fixed,
@@ -200,4 +234,4 @@ def run(prepared: PreparedSweep):
     return results
 
 
-__all__ = ["PreparedSweep", "prepare", "run"]
+__all__ = ["PreparedSweep", "SweepInterrupted", "prepare", "run"]
