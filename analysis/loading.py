@@ -27,8 +27,11 @@ CONFIG_COLUMNS = ("model", "backbone", "aspp", "augment", "pretrained", "lr", "c
                   "batch_size", "optimizer", "seed")
 LAST_ROW_COLUMNS = ("best_val_miou", "best_epoch", "train_minutes", "inference_ms_cpu",
                     "inference_ms_gpu", "size_mb", "params", "hostname", "node_id")
+# inference_ms_cpu: the quiet after-sweep timing where it exists (inference_cpu.json), else
+# the trial's own; inference_ms_cpu_in_trial: always the trial's own.
 TRIAL_COLUMNS = ("trial_id", "label", "name", *CONFIG_COLUMNS, "epochs_planned", "status",
                  "stopped_early", "epochs_done", "final_val_miou", *LAST_ROW_COLUMNS,
+                 "inference_ms_cpu_in_trial",
                  "failures", "error", "trial_dir", "best_checkpoint", "best_checkpoint_epoch")
 INTEGER_COLUMNS = ("epochs_planned", "epochs_done", "best_epoch", "params", "failures",
                    "best_checkpoint_epoch")
@@ -119,6 +122,7 @@ def load_experiment(path: str | Path) -> Experiment:
 def _prefer_quiet_inference_times(path: Path, trials: pd.DataFrame, notes: list[str]) -> None:
     """Use the sweep's after-the-fact, one-model-at-a-time CPU timings where they exist; a
     trial's own figure was taken while other trials trained on the same cores."""
+    trials["inference_ms_cpu_in_trial"] = trials["inference_ms_cpu"]
     file = path / INFERENCE_FILE
     if not file.is_file():
         return
@@ -127,7 +131,6 @@ def _prefer_quiet_inference_times(path: Path, trials: pd.DataFrame, notes: list[
     except (OSError, json.JSONDecodeError) as exc:
         notes.append(f"{file.name} unreadable ({exc}); using the trials' own CPU timings")
         return
-    trials["inference_ms_cpu_in_trial"] = trials["inference_ms_cpu"]
     measured = trials["label"].map(lambda label: quiet.get(label, {}).get("ms", np.nan))
     trials["inference_ms_cpu"] = measured.fillna(trials["inference_ms_cpu"])
 

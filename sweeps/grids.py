@@ -128,6 +128,11 @@ class Grid:
         return dict(zip(self.labels, self.points))
 
 
+def grid_name(name_or_path: str) -> str:
+    """A grid's name without loading it: the named grid's, or the YAML file's stem."""
+    return name_or_path if name_or_path in NAMED_GRIDS else Path(name_or_path).stem
+
+
 def load_grid(name_or_path: str) -> Grid:
     """A named grid, or a YAML file validated completely before anything runs."""
     if name_or_path in NAMED_GRIDS:
@@ -173,7 +178,7 @@ def load_grid_file(path: Path) -> Grid:
         if key in axes:
             raise GridError(f"{path}: key {key!r} is both an axis and fixed; keep one")
         check_value(path, f"fixed.{key}", key, value)
-    return Grid(path.stem, expand(axes), dict(fixed), source=str(path))
+    return Grid(grid_name(str(path)), expand(axes), dict(fixed), source=str(path))
 
 
 _CHOICES: dict[str, Callable[[], list[str]]] = {

@@ -20,7 +20,7 @@ from segmodels.data import SegmentationData, load_dataset
 from segmodels.synthetic import ensure_generated
 from sweeps import search
 from sweeps.cluster_checks import storage_warning
-from sweeps.grids import Grid, load_grid
+from sweeps.grids import Grid, grid_name, load_grid
 from sweeps.inference_pass import INFERENCE_FILE, time_architectures
 from sweeps.record import read_sweep_record, write_experiment_file, write_sweep_record
 from sweeps.resources import cluster_capacity, resources_per_trial, start_ray
@@ -75,7 +75,7 @@ def _check_storage(settings: SweepSettings) -> None:
 def _stored_sweep(settings: SweepSettings) -> tuple[Grid, dict[str, Any]]:
     """A resumed sweep continues exactly as it was started: its grid, fixed settings and data
     come from its record; flags that would change them are refused, not silently mixed in."""
-    settings.name = settings.name or settings.grid
+    settings.name = settings.name or grid_name(settings.grid)
     record = read_sweep_record(settings)
     if record is None:
         raise SweepError(f"--resume: no sweep named {settings.name!r} in {settings.storage} "
