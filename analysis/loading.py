@@ -168,7 +168,9 @@ def _read_meta(path: Path) -> dict[str, Any]:
 
 def _ray_trials(path: Path, notes: list[str]) -> dict[str, dict[str, Any]]:
     """trial_id -> {status, config, failures} from Ray's newest saved experiment state."""
-    states = sorted(path.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    # Newest session first by the time in the name, as Ray orders them: copies and syncs
+    # (aws s3 sync, Ray's final upload) reorder modification times.
+    states = sorted(path.glob("experiment_state-*.json"), key=lambda p: p.name)
     if not states:
         notes.append("no Ray experiment state saved yet: trial status inferred from trial files")
         return {}

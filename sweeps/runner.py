@@ -72,6 +72,18 @@ def _check_storage(settings: SweepSettings) -> None:
                          "--resume to continue it, --overwrite to replace it, or another --name")
 
 
+def _repair_result_files(settings: SweepSettings) -> None:
+    """Cut a partial last line (a write cut short by a crash or a full disk) from each trial's
+    result.json: Ray appends to it on resume and would glue the next epoch onto the fragment."""
+    if settings.remote_storage:
+        return
+    for result in Path(settings.experiment_path()).glob("*/result.json"):
+        data = result.read_bytes()
+        if data and not data.endswith(b"\n"):
+            result.write_bytes(data[: data.rfind(b"\n") + 1])
+            print(f"note: {result}: cut a partial last line before resuming", file=sys.stderr)
+
+
 def _stored_sweep(settings: SweepSettings) -> tuple[Grid, dict[str, Any]]:
     """A resumed sweep continues exactly as it was started: its grid, fixed settings and data
     come from its record; flags that would change them are refused, not silently mixed in."""
@@ -93,7 +105,9 @@ def _stored_sweep(settings: SweepSettings) -> tuple[Grid, dict[str, Any]]:
     if settings.data is not None and Path(settings.data).resolve() != Path(stored_root).resolve():
         raise SweepError(f"--resume: sweep {settings.name!r} was trained on {stored_root}, "
                          f"not --data {settings.data}")
-    settings.data = None if record["data"]["synthetic"] else stored_root
+    default = Path(stored_root).resolve() == SYNTHETIC_DIR.expanduser().resolve()
+    settings.data = None if default else stored_root  # None: regenerated if it was deleted
+    _repair_result_files(settings)
     grid = Grid(record["grid"], list(record["points"].values()), source=record["grid_source"])
     return grid, fixed
 

@@ -41,6 +41,8 @@ def ranking_table(results) -> pd.DataFrame:
     for column in COLUMNS:
         if column not in frame:
             frame[column] = np.nan
+    for column in ("best_epoch", "epoch"):  # integers, also beside a diverged (NaN) trial
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").round().astype("Int64")
     frame = frame[list(COLUMNS)].rename(columns=COLUMNS)
     return frame.sort_values("best mIoU", ascending=False, na_position="last")
 
