@@ -1,0 +1,188 @@
+"""Data path: does the trial's loader outrun the model, and is every file decoded once?
+
+1. For every point of the homework grid, the trial's own loader (``CropDataset`` in a
+   ``DataLoader`` with ``loader_settings`` for the trial's CPUs: its worker count and torch
+   threads) is timed delivering augmented crops, and the model is timed consuming crops (Adam
+   steps on ready batches, same threads). The loader is timed before and after the model and
+   averaged. Target: the loader delivers >= 3x what the model consumes. The default CPUs per
+   trial are what the product gives a homework sweep on this machine (an even share).
+2. A sweep of several trials and epochs runs through tune_app.py's code path, report included,
+   counting ``segmodels.data.decode_count`` in the driver; during ``Tuner.fit`` the dataset
+   folder is renamed away, so a trial that opened a file would fail the sweep. Target: exactly
+   one decode per file.
+
+    python bench/data.py                          # 1000x750 images, 128-px crops, batch 8
+    python bench/data.py --crop-size 256 --batch-size 16
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+
+import _common as C
+
+SMOKE = {"height": 96, "width": 128, "n_train": 4, "crop_size": 32, "batch_size": 2,
+         "loader_batches": 2, "model_steps": 1, "points": 2, "sweep_trials": 2,
+         "sweep_epochs": 1}
+
+
+def build_parser():
+    p = C.parser(__doc__)
+    p.add_argument("--height", type=int, default=750, help="training image size")
+    p.add_argument("--width", type=int, default=1000)
+    p.add_argument("--n-train", type=int, default=8)
+    p.add_argument("--crop-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--cpus", type=int, default=None,
+                   help="CPUs per trial (default: the product's share for the homework grid)")
+    p.add_argument("--loader-batches", type=int, default=6)
+    p.add_argument("--model-steps", type=int, default=2, help="timed steps after a warm-up")
+    p.add_argument("--points", type=int, default=None, help="first N homework points only")
+    p.add_argument("--sweep-trials", type=int, default=3)
+    p.add_argument("--sweep-epochs", type=int, default=2)
+    return p
+
+
+def loader_rate(cfg, data, cpus: int, batches: int) -> float:
+    """Crops/s the trial's DataLoader delivers (after its first batch)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from segmodels.transforms import CropDataset
+    from segmodels.trial import loader_settings
+
+    settings = loader_settings(cfg, cpus, "cpu")
+    torch.set_num_threads(settings["threads"])
+    dataset = CropDataset(data.train.images, data.train.masks, cfg.crop_size, cfg.augment,
+                          crops_per_image=max(1, -(-(batches + 1) * cfg.batch_size
+                                                   // len(data.train))))
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True,
+                        num_workers=settings["num_workers"])
+    it = iter(loader)
+    next(it)
+    with C.Timer() as t:
+        for _ in range(batches):
+            next(it)
+    return batches * cfg.batch_size / t.seconds
+
+
+def model_rate(cfg, batch, cpus: int, steps: int) -> float:
+    """Crops/s the model consumes in training steps (forward, loss, backward, Adam)."""
+    import torch
+    from torch import nn
+
+    from segmodels.registry import create_model
+    from segmodels.transforms import IGNORE_INDEX
+    from segmodels.trial import loader_settings
+
+    torch.set_num_threads(loader_settings(cfg, cpus, "cpu")["threads"])
+    model = create_model(cfg.model, **{**cfg.model_args(), "pretrained": None}).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+    images, masks = batch
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model(images), masks).backward()
+        optimizer.step()
+
+    step()  # warm-up
+    with C.Timer() as t:
+        for _ in range(steps):
+            step()
+    return steps * len(images) / t.seconds
+
+
+def throughput_rows(args) -> list[C.Row]:
+    from segmodels.config import TrialConfig
+    from segmodels.data import load_dataset
+    from segmodels.transforms import CropDataset
+    from sweeps.grids import load_grid
+
+    grid = load_grid("homework").by_label()
+    points = list(grid.items())[: args.points or None]
+    cpus = args.cpus or C.homework_cpus_per_trial()
+    data = load_dataset(C.synthetic_data(args.n_train, 1, args.height, args.width))
+    rows = []
+    for label, point in points:
+        cfg = TrialConfig.from_dict({**point, "crop_size": args.crop_size,
+                                     "batch_size": args.batch_size})
+        print(f"{label}: loader and model ...", flush=True)
+        before = loader_rate(cfg, data, cpus, args.loader_batches)
+        crops = CropDataset(data.train.images, data.train.masks, cfg.crop_size, cfg.augment)
+        from torch.utils.data import default_collate
+
+        batch = default_collate([crops[i % len(crops)] for i in range(cfg.batch_size)])
+        consumed = model_rate(cfg, batch, cpus, args.model_steps)
+        delivered = (before + loader_rate(cfg, data, cpus, args.loader_batches)) / 2
+        rows.append(C.check(f"data: loader/model crops/s, {label}", delivered / consumed, ">=",
+                            3.0, "{:.2f}"))
+        rows.append(C.info(f"data: crops/s loader / model, {label}",
+                           f"{delivered:.1f} / {consumed:.2f}"))
+    rows.append(C.info("data: CPUs per trial (threads, loader workers from loader_settings)",
+                       cpus, "{:.0f}"))
+    rows.append(C.info("data: image size / crop / batch",
+                       f"{args.width}x{args.height} / {args.crop_size} / {args.batch_size}"))
+    return rows
+
+
+def decode_rows(args, work) -> list[C.Row]:
+    import segmodels.data as sd
+    import tune_app
+
+    root = work / "dataset"
+    shutil.copytree(C.synthetic_data(6, 2, 96, 128), root)
+    n_files = sum(1 for _ in root.glob("*/*/*.*"))
+    away = work / "dataset-moved-away"
+    grid = C.write_grid(work, "decode", {"model": ["unet"], "augment": [True],
+                                         "seed": list(range(args.sweep_trials))},
+                        {"model_kwargs": {"min_channels": 4, "max_channels": 16},
+                         "inference_height": 64, "inference_width": 64,
+                         "inference_repeats": 1})
+    counts: dict[str, int] = {"start": sd.decode_count}
+
+    @contextlib.contextmanager
+    def moved_away(prepared):
+        counts["prepared"] = sd.decode_count
+        root.rename(away)  # a trial that reads a file now fails the sweep
+        try:
+            yield
+        finally:
+            away.rename(root)
+
+    run = C.run_sweep(["--grid", grid, "--data", str(root), "--epochs", str(args.sweep_epochs),
+                       "--crop-size", "32", "--batch-size", "2", "--scheduler", "fifo",
+                       "--cpus-per-trial", "1", "--num-cpus", "2", "--storage",
+                       str(work / "runs")], between=moved_away)
+    counts["fit"] = sd.decode_count
+    with C.Timer() as report:
+        tune_app._write_report(run.prepared.settings)  # what tune_app.py does after the sweep
+    counts["report"] = sd.decode_count
+    trials = run.trials()
+    epochs = sum(len(r) for r in trials.values())
+    return [
+        C.check("data: decodes per file, sweep up to the report",
+                (counts["fit"] - counts["start"]) / n_files, "==", 1.0, "{:.2f}"),
+        C.check("data: decodes per file, sweep incl. its report",
+                (counts["report"] - counts["start"]) / n_files, "==", 1.0, "{:.2f}"),
+        C.info("data: decodes in trial processes (folder moved away during fit)",
+               f"0 ({len(trials)} trials, {epochs} epochs, no error)"),
+        C.info("data: report build time [s]", report.seconds, "{:.1f}"),
+    ]
+
+
+def main(argv=None) -> int:
+    args = C.parse(build_parser(), SMOKE, argv)
+    start = time.perf_counter()
+    rows = throughput_rows(args)
+    with C.workdir(args, "data") as work:
+        rows += decode_rows(args, work)
+    print(f"data benchmark: {time.perf_counter() - start:.0f} s", flush=True)
+    C.emit(rows, args, "data: loader vs model, decodes per file")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
