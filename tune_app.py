@@ -86,8 +86,9 @@ def list_grids() -> None:
             print(f"{'':12s}{label}")
 
 
-def _write_report(settings) -> None:
-    """The analysis report; a failure here never hides the sweep's results."""
+def _write_report(settings, val=None) -> None:
+    """The analysis report; a failure here never hides the sweep's results. ``val`` is the
+    sweep's decoded validation split (the report then decodes nothing)."""
     if settings.remote_storage:
         print(f"report: fetch the results, then run: python -m analysis <local copy of "
               f"{settings.experiment_path()}>")
@@ -95,7 +96,7 @@ def _write_report(settings) -> None:
     try:
         from analysis import build_report
 
-        path = build_report(settings.experiment_path())
+        path = build_report(settings.experiment_path(), val=val)
         print(f"Report: {path}")
     except Exception as exc:  # noqa: BLE001 - the sweep itself succeeded
         print(f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         results = runner.run(prepared)
         print_summary(results, prepared)
         if prepared.settings.report:
-            _write_report(prepared.settings)
+            _write_report(prepared.settings, prepared.data.val)
     except KeyboardInterrupt as exc:
         # First Ctrl-C: Tune saved the state and returned (SweepInterrupted). Second: at once.
         stopped = getattr(exc, "settings", None)

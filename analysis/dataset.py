@@ -18,7 +18,7 @@ def load_validation(meta: dict[str, Any]) -> tuple[Split | None, list[str]]:
     if not Path(root).is_dir():
         return None, [f"dataset folder {root} is not on this machine: no examples, no baseline"]
     try:
-        loaded = load_dataset(root)  # decodes the training split too (no val-only loader)
+        loaded = load_dataset(root, splits=("val",))
     except DatasetError as exc:
         return None, [f"dataset {root} no longer loads: {exc}"]
     notes = []

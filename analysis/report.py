@@ -29,6 +29,7 @@ from analysis.rankings import AXES, DEFAULT_TOLERANCE, rankings_markdown, rankin
 
 if TYPE_CHECKING:  # torch-heavy modules load only once a real experiment is found
     from analysis.examples import Examples
+    from segmodels.data import Split
 
 FAILED = ("ERROR", "DIVERGED")
 OWN_FILES = ("switch_*.png", "tradeoff_*.png", "examples_*.png", "per_class_iou.png",
@@ -66,9 +67,14 @@ class ReportData:
 
 
 def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
-                 tolerance: float = DEFAULT_TOLERANCE, examples: bool = True) -> Path:
+                 tolerance: float = DEFAULT_TOLERANCE, examples: bool = True,
+                 val: Split | None = None) -> Path:
     """Write ``RUN_DIR/report/`` (or ``out_dir``): PNGs, trials.csv, history.csv, rankings.md,
-    rankings.csv and report.html. Returns the path of report.html."""
+    rankings.csv and report.html. Returns the path of report.html.
+
+    ``val``: the sweep's decoded validation split, when the caller still holds it (the CLI
+    does), so the report does not decode the dataset a second time.
+    """
     exp = load_experiment(run_dir)  # fails fast, before torch is imported
     from analysis.dataset import load_validation
     from sweeps.summary import constant_predictor_miou
@@ -80,7 +86,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
             stale.unlink()
     exp.trials.to_csv(out / "trials.csv", index=False)
     exp.history.to_csv(out / "history.csv", index=False)
-    val, notes = load_validation(exp.meta)
+    val, notes = (val, []) if val is not None else load_validation(exp.meta)
     baseline = constant_predictor_miou(val) if val is not None else None
     data = ReportData(exp, tolerance, build_plots(exp, out, baseline), baseline, notes)
     (out / "rankings.md").write_text(rankings_markdown(exp.finished, tolerance))

@@ -271,8 +271,7 @@ def run_sweep(argv: list[str], between: Callable[[Any], Any] | None = None) -> S
     ``argv`` are tune_app.py flags. ``between(prepared)`` may return a context manager that
     is entered around ``runner.run`` (e.g. a sampler). Ray is shut down afterwards.
     """
-    for key in ("RAY_ADDRESS",):
-        os.environ.pop(key, None)
+    os.environ.pop("RAY_ADDRESS", None)  # one local node, never a cluster someone else started
     import ray
 
     import tune_app

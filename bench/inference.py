@@ -26,7 +26,7 @@ import time
 import _common as C
 
 SMOKE = {"height": 64, "width": 64, "repeats": 1, "models": "unet", "unet_channels": "4,16",
-         "rounds": 1, "option_repeats": 1}
+         "rounds": 1, "option_repeats": 1, "threads": 1}
 MODELS = {
     "unet": {"model": "unet"},
     "deeplab/resnet18/no-aspp": {"model": "deeplab", "backbone": "resnet18", "aspp": False},

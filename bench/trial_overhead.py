@@ -166,13 +166,30 @@ class TrialCpu:
 
     def __init__(self):
         self.samples: list[tuple[float, float]] = []
+        self.threads: list[tuple[float, dict[int, float]]] = []  # the trial process's threads
 
     def __call__(self) -> None:
         for proc in C.descendants():
             if C.is_trial_process(proc):
                 cpu = C.cpu_seconds(proc.pid)
+                try:
+                    threads = {t.id: t.user_time + t.system_time for t in proc.threads()}
+                except Exception:  # noqa: BLE001 - the trial ended
+                    continue
                 if cpu == cpu:
-                    self.samples.append((time.time(), cpu))
+                    now = time.time()
+                    self.samples.append((now, cpu))
+                    self.threads.append((now, threads))
+
+    def other_threads_share(self, start: float, end: float) -> float:
+        """Share of the trial process's CPU between two wall times that was not spent by its
+        busiest thread (the one that trains): Ray's and Tune's own threads."""
+        inside = [(t, th) for t, th in self.threads if start <= t <= end]
+        if len(inside) < 2:
+            return float("nan")
+        (_, a), (_, b) = inside[0], inside[-1]
+        work = [cpu - a.get(tid, 0.0) for tid, cpu in b.items()]
+        return 1 - max(work) / sum(work) if sum(work) > 0 else float("nan")
 
     def at(self, t: float) -> float:
         """CPU seconds at wall time t, interpolated between samples."""
@@ -258,6 +275,12 @@ def main(argv=None) -> int:
                 a_cpu / b_cpu, ">=", 0.95),
         C.check("overhead: (c)/(a) images per CPU-second incl. checkpoint+report",
                 a_cpu / c_cpu, ">=", 0.95),
+        C.info("overhead: (c) time between epochs outside epoch_seconds / epoch",
+               C.mean([(r["time_this_iter_s"] - r["epoch_seconds"]) / r["time_this_iter_s"]
+                       for r in c_rows[steady]])),
+        C.info("overhead: (c) CPU share of threads other than the training thread",
+               c_clock.other_threads_share(tb.get(1, float("nan")),
+                                           tb.get(len(c_rows), float("nan")))),
         C.info("overhead: (a) bare loop images/s (train + validation)",
                crops / C.mean(a_epoch), "{:.2f}"),
         C.info("overhead: (a) validation share of the bare epoch", a_val_share),

@@ -240,16 +240,22 @@ def _decode_split(pairs: list[Pair], label_map, problems: list[str], notes: list
     return split
 
 
-def load_dataset(root: str | Path) -> SegmentationData:
-    """Validate and decode a dataset folder; raise one ``DatasetError`` listing every problem."""
+def load_dataset(root: str | Path, splits: tuple[str, ...] = ("train", "val")) -> SegmentationData:
+    """Validate and decode a dataset folder; raise one ``DatasetError`` listing every problem.
+
+    ``splits`` limits decoding (the report needs only "val"); a split left out is empty.
+    """
     from segmodels.synthetic import is_synthetic
 
+    unknown = set(splits) - {"train", "val"}
+    if unknown:
+        raise ValueError(f"unknown split(s) {sorted(unknown)}; choose from 'train', 'val'")
     root = Path(root).expanduser()
     layout, split_dirs = detect_layout(root)
     problems: list[str] = []
     notes: list[str] = []
-    pairs = {s: _pair_files(*dirs, problems) for s, dirs in split_dirs.items()}
-    splits = {s: _decode_split(p, layout.label_map, problems, notes) for s, p in pairs.items()}
+    pairs = {s: _pair_files(*dirs, problems) for s, dirs in split_dirs.items() if s in splits}
+    decoded = {s: _decode_split(p, layout.label_map, problems, notes) for s, p in pairs.items()}
     if problems:
         shown = "\n  ".join(problems[:_MAX_LISTED_PROBLEMS])
         more = len(problems) - _MAX_LISTED_PROBLEMS
@@ -262,8 +268,8 @@ def load_dataset(root: str | Path) -> SegmentationData:
     return SegmentationData(
         str(root),
         layout.name,
-        splits["train"],
-        splits["val"],
+        decoded.get("train", Split([], [], [])),
+        decoded.get("val", Split([], [], [])),
         synthetic=is_synthetic(root),
         notes=notes,
     )

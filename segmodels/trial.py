@@ -150,7 +150,9 @@ def _quiet_lightning() -> None:
         warnings.filterwarnings("ignore", pattern)
 
 
-def _static_facts(module: SegmentationModule, cfg: TrialConfig, device: str) -> dict[str, Any]:
+def _static_facts(
+    module: SegmentationModule, cfg: TrialConfig, device: str, time_cpu_inference: bool
+) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "params": parameter_count(module.model),
         "size_mb": model_size_mb(module.model),
@@ -162,7 +164,9 @@ def _static_facts(module: SegmentationModule, cfg: TrialConfig, device: str) -> 
         "width": cfg.inference_width,
         "repeats": cfg.inference_repeats,
     }
-    facts["inference_ms_cpu"] = time_inference(module.model, "cpu", **size)
+    facts["inference_ms_cpu"] = (
+        time_inference(module.model, "cpu", **size) if time_cpu_inference else float("nan")
+    )
     facts["inference_ms_gpu"] = (
         time_inference(module.model, "cuda", **size) if device == "gpu" else float("nan")
     )
@@ -179,11 +183,15 @@ def train_trial(
     cpus: int | None = None,
     log_dir: str | None = None,
     extra_facts: dict[str, Any] | None = None,
+    time_cpu_inference: bool = True,
 ) -> list[dict[str, Any]]:
     """Train one configuration; returns its per-epoch history.
 
     ``resume`` is a checkpoint dict from an earlier run of the same trial: training continues
     at the next epoch with the model, optimizer and scheduler as they were.
+    ``time_cpu_inference=False`` records NaN instead of timing 1000x750 frames on the CPU: a
+    sweep times each architecture alone afterwards, and in a trial the timing cost tens of
+    seconds of start-up while other trials disturbed the figure.
     """
     cfg = TrialConfig.from_dict(config)
     accelerator = "gpu" if torch.cuda.is_available() else "cpu"
@@ -195,11 +203,12 @@ def train_trial(
     if resume is not None:
         module.model.load_state_dict(resume["model"])
         module.resume_state = resume
-    static = {**_static_facts(module, cfg, accelerator), **(extra_facts or {})}
     remaining = cfg.epochs - (resume["epoch"] if resume else 0)
+    if remaining <= 0:  # finished before an interruption: nothing to train or time again
+        return list(resume["history"])
+    static = {**_static_facts(module, cfg, accelerator, time_cpu_inference),
+              **(extra_facts or {})}
     callback = _EpochReporter(module, reporter, static, resume)
-    if remaining <= 0:
-        return callback.history
 
     train_loader = DataLoader(
         CropDataset(

@@ -1,8 +1,10 @@
 """Sweep grids: named grids and user YAML grids, expanded into labelled grid points.
 
 A grid point fixes the model axes (``model``, ``backbone``, ``aspp``, ``augment``, or any other
-``TrialConfig`` key); everything else comes from the sweep's fixed settings. UNet has no backbone
-or ASPP axis, so those axes are dropped for it and duplicates removed.
+``TrialConfig`` key); everything else comes from the sweep's fixed settings. A fixed model axis
+(e.g. ``augment: false``) is put into every point, so that it wins over the point's defaults and
+shows in its label. UNet has no backbone or ASPP axis, so those axes are dropped for it and
+duplicates removed.
 
 User YAML grid::
 
@@ -170,7 +172,6 @@ def load_grid_file(path: Path) -> Grid:
     if not isinstance(fixed, dict):
         raise GridError(f"{path}: 'fixed' must map config keys to single values")
     axes = {k: v if isinstance(v, list) else [v] for k, v in axes.items()}
-    axes.setdefault("model", ["deeplab"])
     for key, values in axes.items():
         for value in values:
             check_value(path, f"axes.{key}", key, value)
@@ -178,7 +179,17 @@ def load_grid_file(path: Path) -> Grid:
         if key in axes:
             raise GridError(f"{path}: key {key!r} is both an axis and fixed; keep one")
         check_value(path, f"fixed.{key}", key, value)
-    return Grid(grid_name(str(path)), expand(axes), dict(fixed), source=str(path))
+    points = expand(_point_axes(axes, fixed))
+    return Grid(grid_name(str(path)), points, dict(fixed), source=str(path))
+
+
+def _point_axes(axes: dict[str, list[Any]], fixed: dict[str, Any]) -> dict[str, list[Any]]:
+    """The axes plus fixed model settings as one-value axes. A point's own defaults (augment
+    on; DeepLab-ResNet18 with ASPP) override fixed values when a trial's config is built, so
+    a fixed ``augment: false`` must be in the point: there it trains and labels as set."""
+    merged = {**axes, **{k: [v] for k, v in fixed.items() if k in MODEL_AXES}}
+    merged.setdefault("model", ["deeplab"])
+    return merged
 
 
 _CHOICES: dict[str, Callable[[], list[str]]] = {

@@ -6,17 +6,18 @@ runs before Ray starts and before anything is written to storage.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from segmodels.config import TrialConfig
-from segmodels.data import SegmentationData, load_dataset
+from segmodels.data import SegmentationData, Split, load_dataset
 from segmodels.synthetic import ensure_generated
 from sweeps import search
 from sweeps.cluster_checks import storage_warning
@@ -42,6 +43,7 @@ class PreparedSweep:
     grid: Grid
     fixed: dict[str, Any]
     data: SegmentationData
+    cpu_inference: dict[str, dict[str, Any]] = field(default_factory=dict)  # after the sweep
 
 
 def _fixed_config(grid: Grid, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -175,6 +177,9 @@ def build_tuner(prepared: PreparedSweep, resources: dict[str, float]):
             scheduler=search.make_scheduler(settings.scheduler, defaults.epochs,
                                             settings.grace_period, settings.reduction_factor),
             num_samples=num_samples, trial_dirname_creator=_trial_dirname,
+            # A new actor per trial re-imports torch, Lightning and Tune (~10 s per trial on
+            # 2 cores, measured by bench/makespan.py); run_trial keeps no state between trials.
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=settings.name, storage_path=settings.storage_path(),
@@ -239,12 +244,16 @@ def run(prepared: PreparedSweep):
           f"{resources['cpu']:g} CPU / {resources['gpu']:g} GPU each; results in "
           f"{settings.experiment_path()}", flush=True)
     tuner = build_tuner(prepared, resources)
+    # The trials read the training split from Ray's object store (tune.with_parameters put it
+    # there): the driver's own decoded copy would hold the dataset twice on the head node.
+    prepared.data = dataclasses.replace(prepared.data, train=Split([], [], []))
     results = _fit_with_clean_interrupt(tuner, settings)
     print("Timing CPU inference of each architecture alone (trials timed theirs while others "
           "trained)...", flush=True)
     timings = time_architectures(prepared.grid.by_label(), prepared.fixed,
                                  threads=max(1, int(resources["cpu"])))
     write_experiment_file(settings, INFERENCE_FILE, json.dumps(timings, indent=2))
+    prepared.cpu_inference = timings
     return results
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,6 +18,20 @@ from segmodels.data import SegmentationData
 from segmodels.trial import train_trial
 
 META_FILE = "meta.json"
+_SHM = "/dev/shm"
+_SHM_MIN_FREE = 2 << 30  # containers often mount a 64 MB /dev/shm: too small for a checkpoint
+
+
+def scratch_dir() -> str | None:
+    """Where a checkpoint is written before Tune copies it into the trial's storage: memory
+    (/dev/shm) when it has room, so an epoch's checkpoint costs one disk write, not two;
+    else the default temporary folder (None)."""
+    try:
+        if os.access(_SHM, os.W_OK) and shutil.disk_usage(_SHM).free >= _SHM_MIN_FREE:
+            return _SHM
+    except OSError:
+        pass
+    return None
 
 
 class TuneReporter:
@@ -33,9 +48,14 @@ class TuneReporter:
         if checkpoint is None:
             tune.report(metrics)
             return
-        folder = Path(tempfile.mkdtemp(prefix="segsweep-ckpt-"))
+        folder = Path(tempfile.mkdtemp(prefix="segsweep-ckpt-", dir=scratch_dir()))
         try:
-            save_checkpoint(folder / CHECKPOINT_FILE, checkpoint)
+            try:
+                save_checkpoint(folder / CHECKPOINT_FILE, checkpoint)
+            except OSError:  # memory filled up meanwhile: the ordinary temporary folder
+                shutil.rmtree(folder, ignore_errors=True)
+                folder = Path(tempfile.mkdtemp(prefix="segsweep-ckpt-"))
+                save_checkpoint(folder / CHECKPOINT_FILE, checkpoint)
             (folder / META_FILE).write_text(
                 json.dumps(
                     {
@@ -65,7 +85,10 @@ def run_trial(
     points: dict[str, dict[str, Any]],
     fixed: dict[str, Any],
     cpus: int,
+    time_cpu_inference: bool = False,
 ) -> None:
+    """``time_cpu_inference`` is off by default: the runner times each architecture alone
+    after the sweep (sweeps/inference_pass.py)."""
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # one line per checkpoint is noise
     resume = None
     checkpoint = tune.get_checkpoint()
@@ -76,7 +99,8 @@ def run_trial(
     reporter = TuneReporter(config["point"])
     try:
         train_trial(trial_config, data, reporter=reporter, resume=resume, cpus=cpus,
-                    log_dir=tune.get_context().get_trial_dir())
+                    log_dir=tune.get_context().get_trial_dir(),
+                    time_cpu_inference=time_cpu_inference)
     except FloatingPointError as exc:
         # A retry would diverge again: end the trial here with the reason recorded.
         epoch = (reporter.last_epoch or (resume or {}).get("epoch", 0)) + 1

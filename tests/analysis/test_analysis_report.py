@@ -94,3 +94,17 @@ def test_cli_writes_the_report_where_asked(sweep_dir, tmp_path):
     assert done.stdout.strip() == f"report: {tmp_path / 'r' / 'report.html'}"
     rankings = (tmp_path / "r" / "rankings.md").read_text()
     assert rankings.startswith("# Rankings") and "within 10% of each other" in rankings
+
+
+@pytest.mark.slow
+def test_a_report_given_the_sweeps_validation_split_decodes_no_file(sweep_copy, tmp_path):
+    from analysis.dataset import load_validation
+    from analysis.loading import load_experiment
+    from analysis.report import build_report
+    from segmodels import data
+
+    val, _ = load_validation(load_experiment(sweep_copy).meta)
+    before = data.decode_count
+    page = build_report(sweep_copy, tmp_path, val=val).read_text()
+    assert data.decode_count == before
+    assert "Constant-predictor baseline" in page

@@ -347,3 +347,12 @@ def test_no_training_data_is_returned_after_errors(tiny):
         load_dataset(tiny)
     assert os.path.isdir(tiny)  # validation never deletes or rewrites user data
     assert sorted(p.name for p in (tiny / "test" / "mask").iterdir()) == ["val_0.png", "val_1.png"]
+
+
+def test_loading_only_the_validation_split_decodes_only_its_files(tiny):
+    before = data.decode_count
+    ds = load_dataset(tiny, splits=("val",))
+    assert data.decode_count - before == 2 * 2  # 2 val images + their masks
+    assert len(ds.val) == 2 and len(ds.train) == 0
+    with pytest.raises(ValueError, match="unknown split"):
+        load_dataset(tiny, splits=("test",))

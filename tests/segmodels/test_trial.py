@@ -68,3 +68,27 @@ def test_threads_and_workers_follow_the_trials_cpus():
     assert loader_settings(cfg, 1, "cpu") == {"threads": 1, "num_workers": 0, "pin_memory": False}
     assert loader_settings(cfg, 8, "gpu")["threads"] == 8
     assert loader_settings(cfg, 8, "gpu")["pin_memory"] is True
+
+
+def test_a_sweep_trial_can_leave_cpu_timing_to_the_sweep(tiny_data, monkeypatch):
+    import segmodels.trial as trial
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("CPU inference was timed although the sweep times it afterwards")
+
+    monkeypatch.setattr(trial, "time_inference", no_timing)
+    history = train_trial({**TINY, "epochs": 1}, tiny_data, cpus=1,
+                          time_cpu_inference=False)
+    assert math.isnan(history[-1]["inference_ms_cpu"])
+
+
+def test_resuming_a_finished_trial_trains_and_times_nothing(tiny_data, tmp_path, monkeypatch):
+    import segmodels.trial as trial
+
+    first = LocalReporter(tmp_path, verbose=False)
+    train_trial(TINY, tiny_data, reporter=first, cpus=1)
+    state = load_checkpoint(tmp_path / "last.pt")
+    monkeypatch.setattr(trial, "time_inference", lambda *a, **k: pytest.fail("timed again"))
+    again = LocalReporter(tmp_path / "again", verbose=False)
+    history = train_trial(TINY, tiny_data, reporter=again, resume=state, cpus=1)
+    assert [row["epoch"] for row in history] == [1, 2] and again.history == []

@@ -76,3 +76,31 @@ def test_dict_and_optional_values_type_check(tmp_path):
     assert grid.fixed["model_kwargs"] == {"min_channels": 4}
     with pytest.raises(GridError, match="fixed.model_kwargs = 3 has the wrong type"):
         load_grid(_write(tmp_path, "axes:\n  model: [unet]\nfixed:\n  model_kwargs: 3\n"))
+
+
+def _yaml_grid(tmp_path, fixed: str):
+    text = "axes:\n  model: [unet, deeplab]\n" + (f"fixed:\n{fixed}" if fixed else "")
+    return load_grid(_write(tmp_path, text))
+
+
+def test_fixed_model_setting_is_in_every_point_and_label(tmp_path):
+    # fixed `augment: false` once lost to the points' default augment=True: labels said
+    # "aug" and the trials (point over fixed) trained with augmentation.
+    grid = _yaml_grid(tmp_path, "  augment: false\n  epochs: 3\n")
+    assert grid.labels == ["unet/no-aug", "deeplab/resnet18/aspp/no-aug"]
+    for point in grid.points:
+        assert {**grid.fixed, **point}["augment"] is False  # what runner and trainable merge
+    assert grid.fixed == {"augment": False, "epochs": 3}
+
+
+def test_grids_differing_only_in_a_fixed_model_setting_have_different_labels(tmp_path):
+    plain = _yaml_grid(tmp_path, "").labels
+    assert plain == ["unet/aug", "deeplab/resnet18/aspp/aug"]
+    assert _yaml_grid(tmp_path, "  augment: true\n").labels == plain
+    assert _yaml_grid(tmp_path, "  aspp: false\n  backbone: vgg11_bn\n").labels == [
+        "unet/aug", "deeplab/vgg11_bn/no-aspp/aug"]
+
+
+def test_fixed_model_without_a_model_axis_is_the_grids_model(tmp_path):
+    grid = load_grid(_write(tmp_path, "axes:\n  augment: [false, true]\nfixed:\n  model: unet\n"))
+    assert grid.labels == ["unet/no-aug", "unet/aug"]
