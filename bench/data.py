@@ -158,7 +158,8 @@ def decode_rows(args, work) -> list[C.Row]:
                        str(work / "runs")], between=moved_away)
     counts["fit"] = sd.decode_count
     with C.Timer() as report:
-        tune_app._write_report(run.prepared.settings, run.prepared.data.val)  # what tune_app.py does after the sweep
+        # what tune_app.py does after the sweep
+        tune_app._write_report(run.prepared.settings, run.prepared.data.val)
     counts["report"] = sd.decode_count
     trials = run.trials()
     epochs = sum(len(r) for r in trials.values())
