@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, kind in TRIAL_FLAGS.items():
         train.add_argument(f"--{flag.replace('_', '-')}", type=kind, default=None,
                            help=f"default {getattr(defaults, flag)}")
+    train.add_argument("--point-set", action="append", default=[], metavar="PATTERN:KEY=VALUE",
+                       help="a setting for the grid points whose label matches the glob, e.g. "
+                            "'deeplab/mobilenet_v3_small/*:crops_per_image=8' (repeatable)")
     train.add_argument("--pretrained", action="store_true", default=None,
                        help="ImageNet weights for DeepLab backbones (needs internet or a cache)")
     tune = p.add_argument_group("search and scheduling")
@@ -68,7 +71,8 @@ def settings_from_args(args: argparse.Namespace):
     overrides = {k: getattr(args, k) for k in TRIAL_FLAGS}
     overrides["pretrained"] = args.pretrained
     return SweepSettings(
-        grid=args.grid, data=args.data, overrides=overrides, search=args.search,
+        grid=args.grid, data=args.data, overrides=overrides, point_settings=args.point_set,
+        search=args.search,
         num_samples=args.num_samples, scheduler=args.scheduler, grace_period=args.grace_period,
         reduction_factor=args.reduction_factor, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial, storage=args.storage, name=args.name,

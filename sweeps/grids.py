@@ -20,6 +20,7 @@ User YAML grid::
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import itertools
 import types
 import typing
@@ -231,3 +232,41 @@ def check_value(source: Path | str, where: str, key: str, value: Any) -> None:
     if not _type_ok(value, hint):
         name = getattr(hint, "__name__", str(hint))
         raise GridError(f"{source}: {where} = {value!r} has the wrong type; expected {name}")
+
+
+def parse_point_setting(text: str) -> tuple[str, str, Any]:
+    """``PATTERN:KEY=VALUE`` (``--point-set``) -> (glob over point labels, key, typed value)."""
+    pattern, sep, assignment = text.rpartition(":")
+    key, eq, raw = assignment.partition("=")
+    if not sep or not eq or not pattern or not key:
+        raise GridError(f"--point-set {text!r}: expected PATTERN:KEY=VALUE, e.g. "
+                        "'deeplab/mobilenet_v3_small/*:crops_per_image=8'")
+    value: Any = {"true": True, "false": False}.get(raw.strip().lower(), raw)
+    for kind in (int, float):
+        if isinstance(value, str):
+            try:
+                value = kind(raw)
+            except ValueError:
+                pass
+    key = key.strip().replace("-", "_")
+    if key in MODEL_AXES:
+        raise GridError(f"--point-set {text!r}: {key!r} names the model itself; put model "
+                        "variants in a grid file's axes instead")
+    check_value("--point-set", key, key, value)
+    return pattern.strip(), key, value
+
+
+def apply_point_settings(grid: Grid, settings: list[str]) -> Grid:
+    """Give matching grid points their own setting (e.g. more crops per epoch for a model that
+    learns slowly); the setting then shows in their labels. Each pattern must match a point."""
+    labels = grid.labels  # patterns match the labels --list-grids shows, not amended ones
+    points = [dict(p) for p in grid.points]
+    for text in settings:
+        pattern, key, value = parse_point_setting(text)
+        matched = [p for label, p in zip(labels, points) if fnmatch.fnmatchcase(label, pattern)]
+        if not matched:
+            raise GridError(f"--point-set {text!r}: {pattern!r} matches no point of grid "
+                            f"{grid.name!r}; its points: {', '.join(grid.labels)}")
+        for point in matched:
+            point[key] = value
+    return dataclasses.replace(grid, points=points)

@@ -23,7 +23,7 @@ from segmodels.data import SegmentationData, Split, load_dataset
 from segmodels.synthetic import ensure_generated
 from sweeps import search
 from sweeps.cluster_checks import storage_warning
-from sweeps.grids import Grid, grid_name, load_grid
+from sweeps.grids import Grid, apply_point_settings, grid_name, load_grid
 from sweeps.inference_pass import INFERENCE_FILE, time_architectures
 from sweeps.record import read_sweep_record, write_experiment_file, write_sweep_record
 from sweeps.resources import cluster_capacity, resources_per_trial, start_ray
@@ -129,10 +129,13 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
         value = getattr(settings, flag)
         if value is not None and value < 0 or (flag == "cpus_per_trial" and value == 0):
             raise SweepError(f"--{flag.replace('_', '-')} must be > 0, got {value}")
+    if settings.resume and settings.point_settings:
+        raise SweepError("--resume continues a sweep with the points it was started with; "
+                         "drop --point-set")
     if settings.resume:
         grid, fixed = _stored_sweep(settings)
     else:
-        grid = load_grid(settings.grid)
+        grid = apply_point_settings(load_grid(settings.grid), settings.point_settings)
         settings.name = settings.name or grid.name
         fixed = _fixed_config(grid, settings.overrides)
     for label, point in grid.by_label().items():

@@ -23,6 +23,7 @@ class SweepSettings:
     grid: str = "homework"
     data: str | None = None  # None: the generated synthetic dataset
     overrides: dict[str, Any] = field(default_factory=dict)  # TrialConfig keys from the CLI
+    point_settings: list[str] = field(default_factory=list)  # --point-set PATTERN:KEY=VALUE
     search: str = "grid"
     num_samples: int = 0  # extra Optuna trials beyond one per grid point
     scheduler: str = "asha"

@@ -102,6 +102,9 @@ def test_broken_dataset_is_refused_naming_the_file(case, tmp_path, tiny_dataset_
     (["--crop-size", "4096"], "larger than the smallest training image side"),
     (["--grid", "no-such-grid"], "unknown grid 'no-such-grid'"),
     (["--resume", "--name", "never-ran"], "no sweep named 'never-ran'"),
+    (["--point-set", "nothing/*:epochs=2"], "matches no point of grid 'smoke'"),
+    (["--point-set", "*:epochs=two"], "wrong type; expected int"),
+    (["--point-set", "epochs=2"], "expected PATTERN:KEY=VALUE"),
 ])
 def test_bad_flags_are_refused_before_any_work(args, message, tmp_path, tiny_dataset_dir,
                                                 capsys):

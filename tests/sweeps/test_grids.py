@@ -104,3 +104,25 @@ def test_grids_differing_only_in_a_fixed_model_setting_have_different_labels(tmp
 def test_fixed_model_without_a_model_axis_is_the_grids_model(tmp_path):
     grid = load_grid(_write(tmp_path, "axes:\n  augment: [false, true]\nfixed:\n  model: unet\n"))
     assert grid.labels == ["unet/no-aug", "unet/aug"]
+
+
+def test_point_settings_reach_only_the_matching_points_and_show_in_their_labels():
+    from sweeps.grids import apply_point_settings
+
+    grid = apply_point_settings(load_grid("homework"),
+                                ["deeplab/mobilenet_v3_small/*:crops_per_image=8",
+                                 "unet/*:lr=3e-3", "*/no-aug:pretrained=false"])
+    by_label = grid.by_label()
+    mobilenet = by_label["deeplab/mobilenet_v3_small/aspp/aug/crops_per_image=8"]
+    assert mobilenet["crops_per_image"] == 8 and isinstance(mobilenet["crops_per_image"], int)
+    assert by_label["unet/aug/lr=0.003"]["lr"] == 0.003
+    assert by_label["unet/no-aug/lr=0.003/pretrained=False"]["pretrained"] is False
+    assert "crops_per_image" not in by_label["deeplab/resnet18/aspp/aug"]
+    assert len(grid.points) == 6
+
+
+def test_point_settings_may_not_change_the_model_itself():
+    from sweeps.grids import apply_point_settings
+
+    with pytest.raises(GridError, match="names the model itself"):
+        apply_point_settings(load_grid("homework"), ["unet/*:augment=true"])

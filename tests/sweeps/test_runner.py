@@ -96,3 +96,20 @@ def test_storage_uris():
     assert SweepSettings(storage="s3://bucket/runs").remote_storage
     local = SweepSettings(storage="file:///tmp/runs", name="x")
     assert not local.remote_storage and local.experiment_path() == "/tmp/runs/x"
+
+
+def test_resume_refuses_new_point_settings(tmp_path, tiny_dataset_dir):
+    settings = _settings(tmp_path, tiny_dataset_dir, resume=True, name="x",
+                         point_settings=["*:epochs=2"])
+    with pytest.raises(SweepError, match="drop --point-set"):
+        runner.prepare(settings)
+
+
+def test_point_settings_are_validated_with_the_trial_config(tmp_path, tiny_dataset_dir):
+    prepared = runner.prepare(_settings(tmp_path, tiny_dataset_dir,
+                                        point_settings=["unet/*:crops_per_image=3"]))
+    unet = [p for label, p in prepared.grid.by_label().items() if label.startswith("unet/")]
+    assert unet and all(p["crops_per_image"] == 3 for p in unet)
+    with pytest.raises(SweepError, match="crops_per_image must be > 0"):
+        runner.prepare(_settings(tmp_path, tiny_dataset_dir,
+                                 point_settings=["unet/*:crops_per_image=0"]))
