@@ -10,6 +10,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULERS = ("none", "step", "cosine", "poly")
 PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed")
 MIOU_DEFINITIONS = ("global", "per_image")
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 
 
 @dataclass
@@ -31,6 +32,7 @@ class TrialConfig:
     lr_scheduler: str = "none"
     seed: int = 0
     precision: str = "auto"  # auto: bf16/fp16 AMP on CUDA, fp32 on CPU
+    memory_format: str = "auto"  # auto: channels_last on CUDA (tensor cores), contiguous on CPU
     miou_definition: str = "global"  # which mIoU is "val_miou" (both are logged)
     num_workers: int | None = None  # None: derived from the trial's CPUs
     num_threads: int | None = None  # None: the trial's CPUs
@@ -61,6 +63,7 @@ class TrialConfig:
         _choice("lr_scheduler", self.lr_scheduler, LR_SCHEDULERS)
         _choice("precision", self.precision, PRECISIONS)
         _choice("miou_definition", self.miou_definition, MIOU_DEFINITIONS)
+        _choice("memory_format", self.memory_format, MEMORY_FORMATS)
         for name in ("epochs", "batch_size", "crop_size", "crops_per_image", "inference_repeats"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")

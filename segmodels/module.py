@@ -64,9 +64,10 @@ class SegmentationModule(pl.LightningModule):
         self.loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
         self.resume_state: dict[str, Any] | None = None  # optimizer/scheduler to restore
         self.pictures: list[np.ndarray] = []
+        self.memory_format = torch.contiguous_format  # the trial sets channels_last on CUDA
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(images)
+        return self.model(images.contiguous(memory_format=self.memory_format))
 
     def on_train_epoch_start(self) -> None:
         self._train_loss = torch.zeros((), device=self.device, dtype=torch.float64)

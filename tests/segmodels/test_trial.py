@@ -92,3 +92,29 @@ def test_resuming_a_finished_trial_trains_and_times_nothing(tiny_data, tmp_path,
     again = LocalReporter(tmp_path / "again", verbose=False)
     history = train_trial(TINY, tiny_data, reporter=again, resume=state, cpus=1)
     assert [row["epoch"] for row in history] == [1, 2] and again.history == []
+
+
+def test_memory_format_is_channels_last_on_cuda_and_contiguous_on_cpu_by_default():
+    import torch
+
+    from segmodels.trial import resolve_memory_format
+
+    assert resolve_memory_format("auto", "gpu") == torch.channels_last
+    assert resolve_memory_format("auto", "cpu") == torch.contiguous_format
+    assert resolve_memory_format("channels_last", "cpu") == torch.channels_last
+    with pytest.raises(ValueError, match="memory_format"):
+        TrialConfig.from_dict({"memory_format": "nchw"})
+
+
+def test_a_channels_last_trial_trains_and_its_checkpoint_loads(tiny_data, tmp_path):
+    import torch
+
+    reporter = LocalReporter(tmp_path, verbose=False)
+    history = train_trial({**TINY, "epochs": 1, "memory_format": "channels_last"}, tiny_data,
+                          reporter=reporter, cpus=1, time_cpu_inference=False)
+    assert math.isfinite(history[-1]["train_loss"])
+    state = load_checkpoint(tmp_path / "last.pt")
+    conv = next(v for v in state["model"].values() if v.dim() == 4 and v.shape[-1] > 1)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    model, _ = model_from_checkpoint(tmp_path / "last.pt")
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 8, 64, 64)
