@@ -26,10 +26,12 @@ def _pad_and_crop(crop_size: int) -> list[A.BasicTransform]:
     ]
 
 
-def train_transform(crop_size: int, augment: bool) -> A.Compose:
-    """Random crop only without augmentation; the course's augmentations with it."""
+def train_transform(crop_size: int, augment: bool, seed: int | None = None) -> A.Compose:
+    """Random crop only without augmentation; the course's augmentations with it. Albumentations
+    draws from its own generator, which global seeds do not reach: ``seed`` makes it repeat."""
     if not augment:
-        return A.Compose([*_pad_and_crop(crop_size), A.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+        return A.Compose([*_pad_and_crop(crop_size), A.Normalize(IMAGENET_MEAN, IMAGENET_STD)],
+                         seed=seed)
     return A.Compose(
         [
             A.RandomScale(scale_limit=(-0.3, 0.3), p=1.0),
@@ -42,7 +44,8 @@ def train_transform(crop_size: int, augment: bool) -> A.Compose:
             A.RandomBrightnessContrast(0.2, 0.2, p=0.5),
             A.HueSaturationValue(10, 20, 10, p=0.5),
             A.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ]
+        ],
+        seed=seed,
     )
 
 
@@ -74,9 +77,10 @@ class CropDataset(Dataset):
         crop_size: int,
         augment: bool,
         crops_per_image: int = 1,
+        seed: int | None = None,
     ):
         self.images, self.masks = images, masks
-        self.transform = train_transform(crop_size, augment)
+        self.transform = train_transform(crop_size, augment, seed)
         self.crops_per_image = crops_per_image
 
     def __len__(self) -> int:
@@ -86,6 +90,15 @@ class CropDataset(Dataset):
         i = index % len(self.images)
         out = self.transform(image=self.images[i], mask=self.masks[i])
         return to_tensors(out["image"], out["mask"])
+
+
+def seed_crop_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: each worker copies the dataset, generator state included;
+    without this every worker would draw the same crops. torch's per-worker seed derives from
+    the trial's seed, so runs repeat."""
+    info = torch.utils.data.get_worker_info()
+    if info is not None and isinstance(info.dataset, CropDataset):
+        info.dataset.transform.set_random_seed(info.seed % 2**32)
 
 
 class WholeImageDataset(Dataset):

@@ -29,7 +29,7 @@ from segmodels.data import SegmentationData
 from segmodels.inference import time_inference
 from segmodels.module import SegmentationModule
 from segmodels.size import model_size_mb, parameter_count
-from segmodels.transforms import CropDataset, WholeImageDataset
+from segmodels.transforms import CropDataset, WholeImageDataset, seed_crop_worker
 
 
 class Reporter(Protocol):
@@ -222,8 +222,10 @@ def train_trial(
 
     train_loader = DataLoader(
         CropDataset(
-            data.train.images, data.train.masks, cfg.crop_size, cfg.augment, cfg.crops_per_image
+            data.train.images, data.train.masks, cfg.crop_size, cfg.augment, cfg.crops_per_image,
+            seed=cfg.seed + (resume["epoch"] if resume else 0),
         ),
+        worker_init_fn=seed_crop_worker,
         batch_size=cfg.batch_size,
         shuffle=True,
         num_workers=settings["num_workers"],

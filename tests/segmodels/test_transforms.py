@@ -160,3 +160,32 @@ def test_augment_varies_outputs_across_calls():
     assert any(not np.allclose(o, normalize_image(image), atol=1e-4) for o in outs)
     for o in outs:
         assert o.shape == (64, 64, 3) and o.dtype == np.float32
+
+
+def _epoch(ds: CropDataset, workers: int, init=True) -> torch.Tensor:
+    from segmodels.transforms import seed_crop_worker
+
+    torch.manual_seed(0)  # what the trial's seed_everything does for the loader's seeds
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=workers,
+                                         worker_init_fn=seed_crop_worker if init else None)
+    return torch.cat([x for x, _ in loader])  # batches alternate between the workers
+
+
+@pytest.mark.parametrize("augment", [False, True], ids=["plain", "augment"])
+def test_the_same_seed_draws_the_same_crops_and_another_seed_others(augment):
+    images, masks = make_arrays()
+    run = [CropDataset(images, masks, 32, augment, crops_per_image=4, seed=s) for s in (7, 7, 8)]
+    first, again, other = (torch.stack([ds[i][0] for i in range(len(ds))]) for ds in run)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+def test_loader_workers_draw_different_crops_and_repeat_across_runs():
+    images, masks = make_arrays(n=1)
+    make = lambda: CropDataset(images, masks, 16, augment=True, crops_per_image=8, seed=0)  # noqa: E731
+    batch = _epoch(make(), workers=2)
+    assert torch.equal(batch, _epoch(make(), workers=2))  # a rerun repeats
+    # worker 0 computes items 0, 2, 4, ..., worker 1 items 1, 3, 5, ...: not the same crops
+    assert not torch.equal(batch[0::2], batch[1::2])
+    unseeded = _epoch(make(), workers=2, init=False)  # what the worker seeding prevents
+    assert torch.equal(unseeded[0::2], unseeded[1::2])

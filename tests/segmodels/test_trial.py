@@ -118,3 +118,10 @@ def test_a_channels_last_trial_trains_and_its_checkpoint_loads(tiny_data, tmp_pa
     assert conv.is_contiguous(memory_format=torch.channels_last)
     model, _ = model_from_checkpoint(tmp_path / "last.pt")
     assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 8, 64, 64)
+
+
+def test_a_trial_repeats_with_the_same_seed(tiny_data):
+    config = {**TINY, "epochs": 1, "augment": True}
+    runs = [train_trial(config, tiny_data, cpus=1, time_cpu_inference=False) for _ in range(2)]
+    assert runs[0][-1]["train_loss"] == runs[1][-1]["train_loss"]
+    assert runs[0][-1]["val_miou"] == runs[1][-1]["val_miou"]
