@@ -19,7 +19,8 @@ from segmodels.config import TrialConfig
 
 # CLI flags that set TrialConfig keys; None means "not given": the grid's or model's default holds.
 TRIAL_FLAGS = {
-    "epochs": int, "crop_size": int, "batch_size": int, "lr": float, "optimizer": str,
+    "epochs": int, "crop_size": int, "batch_size": int, "crops_per_image": int, "lr": float,
+    "optimizer": str,
     "lr_scheduler": str, "seed": int, "precision": str, "miou_definition": str,
     "inference_repeats": int,
 }
