@@ -26,7 +26,12 @@ from sweeps.cluster_checks import storage_warning
 from sweeps.grids import Grid, apply_point_settings, grid_name, load_grid
 from sweeps.inference_pass import INFERENCE_FILE, time_architectures
 from sweeps.record import read_sweep_record, write_experiment_file, write_sweep_record
-from sweeps.resources import cluster_capacity, resources_per_trial, start_ray
+from sweeps.resources import (
+    cluster_capacity,
+    resources_per_trial,
+    reuse_trial_actors,
+    start_ray,
+)
 from sweeps.settings import SWEEP_FILE, SYNTHETIC_DIR, SweepError, SweepSettings
 from sweeps.trainable import run_trial
 
@@ -153,7 +158,7 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
     return PreparedSweep(settings, grid, fixed, data)
 
 
-def build_tuner(prepared: PreparedSweep, resources: dict[str, float]):
+def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_actors: bool = True):
     from ray import tune
 
     settings, grid, fixed = prepared.settings, prepared.grid, prepared.fixed
@@ -184,7 +189,7 @@ def build_tuner(prepared: PreparedSweep, resources: dict[str, float]):
             num_samples=num_samples, trial_dirname_creator=_trial_dirname,
             # A new actor per trial re-imports torch, Lightning and Tune (~10 s per trial on
             # 2 cores, measured by bench/makespan.py); run_trial keeps no state between trials.
-            reuse_actors=True,
+            reuse_actors=reuse_actors,
         ),
         run_config=tune.RunConfig(
             name=settings.name, storage_path=settings.storage_path(),
@@ -258,7 +263,7 @@ def run(prepared: PreparedSweep):
     print(f"Sweep {settings.name!r}: {n_trials} trial(s) of grid {prepared.grid.name!r}, "
           f"{resources['cpu']:g} CPU / {resources['gpu']:g} GPU each; results in "
           f"{settings.experiment_path()}", flush=True)
-    tuner = build_tuner(prepared, resources)
+    tuner = build_tuner(prepared, resources, reuse_trial_actors(n_trials, resources, cluster))
     # The trials read the training split from Ray's object store (tune.with_parameters put it
     # there): the driver's own decoded copy would hold the dataset twice on the head node.
     prepared.data = dataclasses.replace(prepared.data, train=Split([], [], []))
