@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,8 +68,8 @@ class TrialConfig:
         for name in ("epochs", "batch_size", "crop_size", "crops_per_image", "inference_repeats"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not math.isfinite(self.lr) or self.lr <= 0:
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
 
     def model_args(self) -> dict[str, Any]:
         """Arguments of ``create_model`` (its registry drops the None ones)."""

@@ -6,6 +6,8 @@ rotation borders get ``IGNORE_INDEX`` in the mask, so the loss never learns a fa
 
 from __future__ import annotations
 
+import random
+
 import albumentations as A
 import cv2
 import numpy as np
@@ -26,13 +28,24 @@ def _pad_and_crop(crop_size: int) -> list[A.BasicTransform]:
     ]
 
 
+def seed_transform(transform: A.Compose, seed: int | None) -> A.Compose:
+    """Albumentations draws from its own generators, which global seeds do not reach. One stream
+    shared by every transform: ``Compose(seed=s)`` gives each transform its own generator with
+    the same seed, so both flips (p=0.5, one draw each) would always happen together."""
+    if seed is not None:
+        transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
+    return transform
+
+
 def train_transform(crop_size: int, augment: bool, seed: int | None = None) -> A.Compose:
-    """Random crop only without augmentation; the course's augmentations with it. Albumentations
-    draws from its own generator, which global seeds do not reach: ``seed`` makes it repeat."""
+    """Random crop only without augmentation; the course's augmentations with it; ``seed``
+    makes the crops repeat."""
     if not augment:
-        return A.Compose([*_pad_and_crop(crop_size), A.Normalize(IMAGENET_MEAN, IMAGENET_STD)],
-                         seed=seed)
-    return A.Compose(
+        return seed_transform(
+            A.Compose([*_pad_and_crop(crop_size), A.Normalize(IMAGENET_MEAN, IMAGENET_STD)]),
+            seed,
+        )
+    return seed_transform(A.Compose(
         [
             A.RandomScale(scale_limit=(-0.3, 0.3), p=1.0),
             A.Rotate(
@@ -44,9 +57,8 @@ def train_transform(crop_size: int, augment: bool, seed: int | None = None) -> A
             A.RandomBrightnessContrast(0.2, 0.2, p=0.5),
             A.HueSaturationValue(10, 20, 10, p=0.5),
             A.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ],
-        seed=seed,
-    )
+        ]
+    ), seed)
 
 
 def to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,7 +110,7 @@ def seed_crop_worker(worker_id: int) -> None:
     the trial's seed, so runs repeat."""
     info = torch.utils.data.get_worker_info()
     if info is not None and isinstance(info.dataset, CropDataset):
-        info.dataset.transform.set_random_seed(info.seed % 2**32)
+        seed_transform(info.dataset.transform, info.seed % 2**32)
 
 
 class WholeImageDataset(Dataset):

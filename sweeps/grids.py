@@ -181,7 +181,10 @@ def load_grid_file(path: Path) -> Grid:
             raise GridError(f"{path}: key {key!r} is both an axis and fixed; keep one")
         check_value(path, f"fixed.{key}", key, value)
     points = expand(_point_axes(axes, fixed))
-    return Grid(grid_name(str(path)), points, dict(fixed), source=str(path))
+    # Model settings now live in the points, where UNet drops backbone/aspp; left in the fixed
+    # settings they would come back into UNet's config.
+    shared = {k: v for k, v in fixed.items() if k not in MODEL_AXES}
+    return Grid(grid_name(str(path)), points, shared, source=str(path))
 
 
 def _point_axes(axes: dict[str, list[Any]], fixed: dict[str, Any]) -> dict[str, list[Any]]:
@@ -236,24 +239,38 @@ def check_value(source: Path | str, where: str, key: str, value: Any) -> None:
 
 def parse_point_setting(text: str) -> tuple[str, str, Any]:
     """``PATTERN:KEY=VALUE`` (``--point-set``) -> (glob over point labels, key, typed value)."""
-    pattern, sep, assignment = text.rpartition(":")
+    pattern, sep, assignment = text.partition(":")  # labels have no ':'; values may
     key, eq, raw = assignment.partition("=")
     if not sep or not eq or not pattern or not key:
         raise GridError(f"--point-set {text!r}: expected PATTERN:KEY=VALUE, e.g. "
                         "'deeplab/mobilenet_v3_small/*:crops_per_image=8'")
-    value: Any = {"true": True, "false": False}.get(raw.strip().lower(), raw)
-    for kind in (int, float):
-        if isinstance(value, str):
-            try:
-                value = kind(raw)
-            except ValueError:
-                pass
     key = key.strip().replace("-", "_")
     if key in MODEL_AXES:
         raise GridError(f"--point-set {text!r}: {key!r} names the model itself; put model "
                         "variants in a grid file's axes instead")
+    if key not in _FIELDS:
+        raise GridError(f"--point-set {text!r}: unknown key {key!r}; valid keys: "
+                        f"{', '.join(sorted(_FIELDS))}")
+    value = _typed(key, raw.strip())
     check_value("--point-set", key, key, value)
     return pattern.strip(), key, value
+
+
+def _typed(key: str, raw: str) -> Any:
+    """The CLI text as the type the TrialConfig field declares (``precision=32`` stays "32")."""
+    hint = _TYPE_HINTS[key]
+    kinds = typing.get_args(hint) or (hint,)
+    if bool in kinds and raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    for kind in (int, float):
+        if kind in kinds:
+            try:
+                return kind(raw)
+            except ValueError:
+                continue
+    if raw.lower() in ("none", "null") and type(None) in kinds:
+        return None
+    return raw
 
 
 def apply_point_settings(grid: Grid, settings: list[str]) -> Grid:
@@ -269,4 +286,8 @@ def apply_point_settings(grid: Grid, settings: list[str]) -> Grid:
                             f"{grid.name!r}; its points: {', '.join(grid.labels)}")
         for point in matched:
             point[key] = value
-    return dataclasses.replace(grid, points=points)
+    amended = dataclasses.replace(grid, points=points)
+    if len(set(amended.labels)) < len(points):
+        raise GridError(f"--point-set {', '.join(settings)}: two grid points would become the "
+                        f"same ({', '.join(amended.labels)}); set a key the grid does not vary")
+    return amended

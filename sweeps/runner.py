@@ -148,6 +148,10 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
             TrialConfig.from_dict({**fixed, **point})
         except (TypeError, ValueError) as exc:
             raise SweepError(f"grid point {label}: {exc}") from None
+        searched = sorted(set(point) & set(search.SEARCHED_KEYS))
+        if settings.search == "optuna" and searched:
+            raise SweepError(f"grid point {label} sets {', '.join(searched)}, which --search "
+                             "optuna proposes itself; drop it from the point or search the grid")
     _check_storage(settings)
     data = _load_data(settings)
     crop = TrialConfig.from_dict(fixed).crop_size
@@ -170,8 +174,10 @@ def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_acto
     if settings.resume:
         return tune.Tuner.restore(settings.experiment_path(), trainable,
                                   resume_unfinished=True, resume_errored=True)
-    defaults = TrialConfig.from_dict({**fixed, **grid.points[0]})
+    defaults = TrialConfig.from_dict(fixed)
     labels = grid.labels
+    # ASHA's max_t: the longest trial (points may set their own epochs).
+    max_epochs = max(TrialConfig.from_dict({**fixed, **p}).epochs for p in grid.points)
     if settings.search == "optuna":
         choices = search.crop_choices(defaults.crop_size, prepared.data.smallest_side)
         param_space = search.optuna_space(labels, choices)
@@ -184,7 +190,7 @@ def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_acto
         param_space=param_space,
         tune_config=tune.TuneConfig(
             metric=search.METRIC, mode=search.MODE, search_alg=searcher,
-            scheduler=search.make_scheduler(settings.scheduler, defaults.epochs,
+            scheduler=search.make_scheduler(settings.scheduler, max_epochs,
                                             settings.grace_period, settings.reduction_factor),
             num_samples=num_samples, trial_dirname_creator=_trial_dirname,
             # A new actor per trial re-imports torch, Lightning and Tune (~10 s per trial on

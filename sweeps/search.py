@@ -62,6 +62,9 @@ def optuna_space(
     }
 
 
+SEARCHED_KEYS = ("lr", "crop_size")  # what Optuna proposes; a grid point may not fix them
+
+
 def optuna_searcher(labels: list[str], default_lr: float, default_crop: int, seed: int = 0):
     """TPE seeded with every grid point at the sweep's defaults."""
     from optuna.samplers import TPESampler

@@ -52,7 +52,8 @@ class TuneReporter:
         try:
             try:
                 save_checkpoint(folder / CHECKPOINT_FILE, checkpoint)
-            except OSError:  # memory filled up meanwhile: the ordinary temporary folder
+            except (OSError, RuntimeError):  # memory filled up (torch's writer raises
+                # RuntimeError): the ordinary temporary folder
                 shutil.rmtree(folder, ignore_errors=True)
                 folder = Path(tempfile.mkdtemp(prefix="segsweep-ckpt-"))
                 save_checkpoint(folder / CHECKPOINT_FILE, checkpoint)

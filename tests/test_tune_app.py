@@ -99,7 +99,7 @@ def test_broken_dataset_is_refused_naming_the_file(case, tmp_path, tiny_dataset_
     (["--epochs", "0"], "epochs must be > 0"),
     (["--batch-size", "-1"], "batch_size must be > 0"),
     (["--crops-per-image", "0"], "crops_per_image must be > 0"),
-    (["--lr", "0"], "lr must be > 0"),
+    (["--lr", "0"], "lr must be a finite number > 0"),
     (["--crop-size", "4096"], "larger than the smallest training image side"),
     (["--grid", "no-such-grid"], "unknown grid 'no-such-grid'"),
     (["--resume", "--name", "never-ran"], "no sweep named 'never-ran'"),

@@ -189,3 +189,20 @@ def test_loader_workers_draw_different_crops_and_repeat_across_runs():
     assert not torch.equal(batch[0::2], batch[1::2])
     unseeded = _epoch(make(), workers=2, init=False)  # what the worker seeding prevents
     assert torch.equal(unseeded[0::2], unseeded[1::2])
+
+
+def test_seeded_flips_are_drawn_independently():
+    import albumentations as A
+
+    from segmodels.transforms import seed_transform
+
+    image = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
+    flips = seed_transform(A.Compose([A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]), 3)
+    seen = set()
+    for _ in range(40):
+        out = flips(image=image)["image"]
+        seen.add(next(name for name, f in (("none", lambda a: a), ("h", lambda a: a[:, ::-1]),
+                                           ("v", lambda a: a[::-1]),
+                                           ("hv", lambda a: a[::-1, ::-1]))
+                      if np.array_equal(out, f(image))))
+    assert seen == {"none", "h", "v", "hv"}  # with one seed per transform: only none and hv

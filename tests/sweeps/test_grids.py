@@ -90,7 +90,7 @@ def test_fixed_model_setting_is_in_every_point_and_label(tmp_path):
     assert grid.labels == ["unet/no-aug", "deeplab/resnet18/aspp/no-aug"]
     for point in grid.points:
         assert {**grid.fixed, **point}["augment"] is False  # what runner and trainable merge
-    assert grid.fixed == {"augment": False, "epochs": 3}
+    assert grid.fixed == {"epochs": 3}  # model settings live in the points
 
 
 def test_grids_differing_only_in_a_fixed_model_setting_have_different_labels(tmp_path):
@@ -126,3 +126,35 @@ def test_point_settings_may_not_change_the_model_itself():
 
     with pytest.raises(GridError, match="names the model itself"):
         apply_point_settings(load_grid("homework"), ["unet/*:augment=true"])
+
+
+def test_point_set_values_take_the_fields_type():
+    from sweeps.grids import parse_point_setting
+
+    assert parse_point_setting("*:precision=32") == ("*", "precision", "32")  # a str field
+    assert parse_point_setting("*:lr=1e-3") == ("*", "lr", 0.001)
+    assert parse_point_setting("*:pretrained=true") == ("*", "pretrained", True)
+    assert parse_point_setting("*:num_workers=none") == ("*", "num_workers", None)
+
+
+def test_point_set_that_would_merge_two_points_is_refused(tmp_path):
+    from sweeps.grids import apply_point_settings
+
+    path = tmp_path / "lrs.yaml"
+    path.write_text("axes:\n  model: [unet]\n  lr: [0.001, 0.003]\n")
+    with pytest.raises(GridError, match="would become the same"):
+        apply_point_settings(load_grid(str(path)), ["*:lr=0.001"])
+
+
+def test_a_fixed_backbone_does_not_reach_unet(tmp_path):
+    from segmodels.config import TrialConfig
+    from segmodels.registry import create_model
+
+    path = tmp_path / "vgg.yaml"
+    path.write_text("axes:\n  model: [unet, deeplab]\nfixed:\n  backbone: vgg11_bn\n"
+                    "  aspp: false\n  epochs: 3\n")
+    grid = load_grid(str(path))
+    assert grid.fixed == {"epochs": 3}
+    for point in grid.points:
+        cfg = TrialConfig.from_dict({**grid.fixed, **point})
+        create_model(cfg.model, **cfg.model_args())  # UNet refused backbone/aspp before

@@ -38,7 +38,7 @@ def test_bad_grid_fails_before_ray_starts_and_writes_nothing(tmp_path, tiny_data
 @pytest.mark.parametrize("kw, message", [
     ({"overrides": {"crop_size": 500}}, "crop-size 500 is larger than the smallest"),
     ({"overrides": {"epochs": 0}}, "epochs must be > 0"),
-    ({"overrides": {"lr": -1.0}}, "lr must be > 0"),
+    ({"overrides": {"lr": -1.0}}, "lr must be a finite number > 0"),
     ({"overrides": {"batch_size": 0}}, "batch_size must be > 0"),
     ({"resume": True, "name": "nope"}, "no sweep named 'nope'"),
     ({"search": "random"}, "--search 'random'"),
@@ -113,3 +113,10 @@ def test_point_settings_are_validated_with_the_trial_config(tmp_path, tiny_datas
     with pytest.raises(SweepError, match="crops_per_image must be > 0"):
         runner.prepare(_settings(tmp_path, tiny_dataset_dir,
                                  point_settings=["unet/*:crops_per_image=0"]))
+
+
+def test_optuna_refuses_points_that_fix_what_it_searches(tmp_path, tiny_dataset_dir):
+    settings = _settings(tmp_path, tiny_dataset_dir, search="optuna",
+                         point_settings=["unet/*:lr=0.003"])
+    with pytest.raises(SweepError, match="optuna proposes itself"):
+        runner.prepare(settings)
