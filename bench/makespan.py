@@ -15,8 +15,8 @@ workers. A trial that follows its CPUs has as many compute threads as CPUs; and 
 trials side by side then train at least as many images per second together as one K-CPU trial
 (oversubscribed threads would make them slower).
 
-``--try-fix`` adds sweep A again with Tune's ``reuse_actors=True`` (a product change proposed
-in the report: one trial process per slot, reused by the next trial).
+``--without-reuse`` adds sweep A again with Tune's ``reuse_actors=False``: a new trial process
+per trial, as before the product reused them (it does when trials outnumber slots).
 
     python bench/makespan.py                    # 4 trials on 2 slots
     python bench/makespan.py --trials 6 --epochs 10
@@ -46,8 +46,8 @@ def build_parser():
     p.add_argument("--crop-size", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--channels", default="16,256", help="UNet min,max channels")
-    p.add_argument("--try-fix", action="store_true",
-                   help="also run sweep A with Tune's reuse_actors=True")
+    p.add_argument("--without-reuse", action="store_true",
+                   help="also run sweep A with Tune's reuse_actors=False (the old behaviour)")
     return p
 
 
@@ -85,7 +85,7 @@ class ThreadProbe:
 
 
 def sweep(args, data_root, work, name: str, seeds: list[int], cpus: int, num_cpus: int,
-          reuse_actors: bool = False):
+          force_no_reuse: bool = False):
     lo, hi = (int(v) for v in args.channels.split(","))
     grid = C.write_grid(work, name, {"model": ["unet"], "augment": [False], "seed": seeds},
                         {"model_kwargs": {"min_channels": lo, "max_channels": hi},
@@ -95,7 +95,7 @@ def sweep(args, data_root, work, name: str, seeds: list[int], cpus: int, num_cpu
 
     @contextlib.contextmanager
     def sampled(prepared):
-        with C.Sampler(probe, interval=0.5), (_reuse_actors() if reuse_actors
+        with C.Sampler(probe, interval=0.5), (_no_reuse_actors() if force_no_reuse
                                               else contextlib.nullcontext()):
             yield
 
@@ -108,14 +108,14 @@ def sweep(args, data_root, work, name: str, seeds: list[int], cpus: int, num_cpu
 
 
 @contextlib.contextmanager
-def _reuse_actors():
-    """--try-fix: what ``reuse_actors=True`` in runner.build_tuner's TuneConfig would do."""
+def _no_reuse_actors():
+    """--without-reuse: a new process per trial, whatever runner.build_tuner decided."""
     from ray import tune
 
     original = tune.TuneConfig
 
     def patched(*a, **kw):
-        kw.setdefault("reuse_actors", True)
+        kw["reuse_actors"] = False
         return original(*a, **kw)
 
     tune.TuneConfig = patched
@@ -176,10 +176,10 @@ def main(argv=None) -> int:
         print(f"sweep B: 1 trial x {k} CPUs on {k} CPUs ...", flush=True)
         run_b, probe_b = sweep(args, root, work, "makespan_b", [0], k, k)
         run_fix = None
-        if args.try_fix:
-            print("sweep A again with reuse_actors=True (--try-fix) ...", flush=True)
+        if args.without_reuse:
+            print("sweep A again with reuse_actors=False (--without-reuse) ...", flush=True)
             run_fix, _ = sweep(args, root, work, "makespan_fix", list(range(args.trials)), 1, k,
-                               reuse_actors=True)
+                               force_no_reuse=True)
 
         rows, _ = makespan_rows(run_a, k, "")
         busy_a, busy_b = probe_a.busy_threads(), probe_b.busy_threads()
@@ -198,7 +198,7 @@ def main(argv=None) -> int:
                     k * C.mean(per_trial_a) / images_per_second(rows_b, crops), ">=", 0.95),
         ]
         if run_fix is not None:
-            rows += makespan_rows(run_fix, k, " (try-fix: reuse_actors)")[0]
+            rows += makespan_rows(run_fix, k, " (without reuse_actors)")[0]
     C.emit(rows, args, f"makespan: {args.trials} equal trials on {k} slots")
     return 0
 
