@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sweeps.settings import INFERENCE_FILE, SWEEP_FILE
+from sweeps.settings import INFERENCE_FILE, SWEEP_FILE, prefer_quiet_cpu_ms
 
 TRIAL_DIR = re.compile(r"^(?P<trial_id>[0-9a-f]+_\d{5})(?:_.*)?$")
 CONFIG_COLUMNS = ("model", "backbone", "aspp", "augment", "pretrained", "lr", "crop_size",
@@ -131,8 +131,8 @@ def _prefer_quiet_inference_times(path: Path, trials: pd.DataFrame, notes: list[
     except (OSError, json.JSONDecodeError) as exc:
         notes.append(f"{file.name} unreadable ({exc}); using the trials' own CPU timings")
         return
-    measured = trials["label"].map(lambda label: quiet.get(label, {}).get("ms", np.nan))
-    trials["inference_ms_cpu"] = measured.fillna(trials["inference_ms_cpu"])
+    trials["inference_ms_cpu"] = prefer_quiet_cpu_ms(trials["label"], trials["inference_ms_cpu"],
+                                                     quiet)
 
 
 class _Skip(Exception):

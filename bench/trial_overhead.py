@@ -259,7 +259,6 @@ def main(argv=None) -> int:
     c_first_step = tb[1] - first["epoch_seconds"] if 1 in tb else float("nan")
     c_sweep = c_run.first_line_time("Sweep '") or float("nan")
     c_trial_start = (tb.get(1, float("nan")) - first["time_total_s"])
-    inference_s = (1 + config.get("inference_repeats", 5)) * first["inference_ms_cpu"] / 1000
     b_first_step = b.times[0] - b_start - b.rows[0]["epoch_seconds"]
 
     rows = [
@@ -294,8 +293,6 @@ def main(argv=None) -> int:
                c_trial_start - c_sweep, "{:.1f}"),
         C.info("overhead: (c) start-up, trial start to first step [s] (approx.)",
                first["time_total_s"] - first["epoch_seconds"], "{:.1f}"),
-        C.info("overhead: (c) start-up, of which inference timing [s] (approx.)",
-               inference_s, "{:.1f}"),
         C.info("overhead: (b) start-up, train_trial call to first step [s]",
                b_first_step, "{:.1f}"),
         C.info("overhead: (c) CLI wall time [s]", c_run.seconds, "{:.1f}"),

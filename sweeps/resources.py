@@ -80,10 +80,10 @@ def hardware_summary(cluster: dict[str, float]) -> dict[str, Any]:
 
 def concurrent_slots(resources: dict[str, float], cluster: dict[str, float]) -> int:
     """How many trials of this size the cluster runs at once (counted over its totals)."""
-    slots = cluster.get("CPU", 0.0) // resources["cpu"] if resources["cpu"] > 0 else float("inf")
+    slots = cluster.get("CPU", 0.0) // resources["cpu"]  # never 0: prepare refuses 0, auto >= 1
     if resources["gpu"] > 0:
         slots = min(slots, cluster.get("GPU", 0.0) // resources["gpu"])
-    return max(1, int(min(slots, 1 << 30)))
+    return max(1, int(slots))
 
 
 def reuse_trial_actors(n_trials: int, resources: dict[str, float],

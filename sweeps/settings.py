@@ -14,6 +14,14 @@ INFERENCE_FILE = "inference_cpu.json"  # CPU timings taken after the sweep, one 
 SYNTHETIC_DIR = Path(os.environ.get("SEGSWEEP_CACHE", "~/.cache/segsweep")) / "synthetic"
 
 
+def prefer_quiet_cpu_ms(labels, own_ms, timings: dict[str, dict[str, Any]]):
+    """Per trial (pandas Series of grid labels and of the trials' own CPU ms/frame): the
+    after-sweep timing of its architecture (INFERENCE_FILE's ``{label: {"ms": ...}}``) where
+    it exists, else the trial's own. Shared by the CLI ranking and the analysis tables."""
+    quiet = labels.map(lambda label: (timings.get(label) or {}).get("ms", float("nan")))
+    return quiet.astype(float).fillna(own_ms)
+
+
 class SweepError(ValueError):
     """A sweep that cannot start; the message says what to change."""
 

@@ -10,6 +10,7 @@ import torch
 
 from segmodels import metrics
 from segmodels.data import NUM_CLASSES, Split
+from sweeps.settings import prefer_quiet_cpu_ms
 
 COLUMNS = {
     "point": "model", "best_val_miou": "best mIoU", "best_epoch": "best epoch",
@@ -70,8 +71,8 @@ def ranking_table(results, cpu_inference: dict[str, dict] | None = None) -> pd.D
         if column not in frame:
             frame[column] = np.nan
     if cpu_inference:
-        quiet = frame["point"].map(lambda p: (cpu_inference.get(p) or {}).get("ms", np.nan))
-        frame["inference_ms_cpu"] = quiet.astype(float).fillna(frame["inference_ms_cpu"])
+        frame["inference_ms_cpu"] = prefer_quiet_cpu_ms(frame["point"], frame["inference_ms_cpu"],
+                                                        cpu_inference)
     for column in ("best_epoch", "epoch"):  # integers, also beside a diverged (NaN) trial
         frame[column] = pd.to_numeric(frame[column], errors="coerce").round().astype("Int64")
     frame["unfinished"] = frame["status"].ne("done")  # an errored best mIoU is not a win
