@@ -108,6 +108,11 @@ def _write_report(settings, val=None) -> None:
               f"retry with: python -m analysis {settings.experiment_path()}", file=sys.stderr)
 
 
+def _resume_command(args: argparse.Namespace, name: str) -> str:
+    storage = "" if args.storage == "./runs" else f" --storage {args.storage}"
+    return f"python tune_app.py --name {name}{storage} --resume"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.list_grids:
@@ -115,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         from sweeps import runner
-        from sweeps.summary import print_summary
+        from sweeps.summary import failed_points, print_summary
 
         prepared = runner.prepare(settings_from_args(args))
         if prepared.data.synthetic:
@@ -128,13 +133,19 @@ def main(argv: list[str] | None = None) -> int:
         print_summary(results, prepared)
         if prepared.settings.report:
             _write_report(prepared.settings, prepared.data.val)
+        failed = failed_points(results)
+        if failed:  # scripts and CI must not take a half-failed sweep for a finished one
+            print(f"error: {len(failed)} of {len(results)} trial(s) failed after their retries: "
+                  f"{', '.join(failed)}; the reason is in each one's error.txt in "
+                  f"{prepared.settings.experiment_path()}. Once fixed, continue with:\n"
+                  f"  {_resume_command(args, prepared.settings.name)}", file=sys.stderr)
+            return 1
     except KeyboardInterrupt as exc:
         # First Ctrl-C: Tune saved the state and returned (SweepInterrupted). Second: at once.
         stopped = getattr(exc, "settings", None)
         name = getattr(stopped, "name", None) or args.name or Path(args.grid).stem
-        storage = "" if args.storage == "./runs" else f" --storage {args.storage}"
         print(f"\nInterrupted. The sweep's state is saved; continue it with:\n"
-              f"  python tune_app.py --name {name}{storage} --resume", file=sys.stderr)
+              f"  {_resume_command(args, name)}", file=sys.stderr)
         return 130
     except (ValueError, OSError) as exc:
         if args.debug:

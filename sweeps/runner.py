@@ -32,6 +32,7 @@ from sweeps.resources import (
     reuse_trial_actors,
     start_ray,
 )
+from sweeps.resume_repair import refill_missing_checkpoints, repair_result_files
 from sweeps.settings import SWEEP_FILE, SYNTHETIC_DIR, SweepError, SweepSettings
 from sweeps.trainable import run_trial
 
@@ -81,16 +82,14 @@ def _check_storage(settings: SweepSettings) -> None:
                          "--resume to continue it, --overwrite to replace it, or another --name")
 
 
-def _repair_result_files(settings: SweepSettings) -> None:
-    """Cut a partial last line (a write cut short by a crash or a full disk) from each trial's
-    result.json: Ray appends to it on resume and would glue the next epoch onto the fragment."""
+def _repair_stored_files(settings: SweepSettings) -> None:
+    """What a killed driver can leave inconsistent (sweeps/resume_repair.py), fixed before
+    Ray reads it; each repair is named on stderr."""
     if settings.remote_storage:
         return
-    for result in Path(settings.experiment_path()).glob("*/result.json"):
-        data = result.read_bytes()
-        if data and not data.endswith(b"\n"):
-            result.write_bytes(data[: data.rfind(b"\n") + 1])
-            print(f"note: {result}: cut a partial last line before resuming", file=sys.stderr)
+    experiment = Path(settings.experiment_path())
+    for note in repair_result_files(experiment) + refill_missing_checkpoints(experiment):
+        print(f"note: {note}", file=sys.stderr)
 
 
 def _stored_sweep(settings: SweepSettings) -> tuple[Grid, dict[str, Any]]:
@@ -116,7 +115,7 @@ def _stored_sweep(settings: SweepSettings) -> tuple[Grid, dict[str, Any]]:
                          f"not --data {settings.data}")
     default = Path(stored_root).resolve() == SYNTHETIC_DIR.expanduser().resolve()
     settings.data = None if default else stored_root  # None: regenerated if it was deleted
-    _repair_result_files(settings)
+    _repair_stored_files(settings)
     grid = Grid(record["grid"], list(record["points"].values()), source=record["grid_source"])
     return grid, fixed
 

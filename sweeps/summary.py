@@ -50,6 +50,12 @@ def trial_status(result) -> str:
     return "DIVERGED" if (result.metrics or {}).get("diverged") else "done"
 
 
+def failed_points(results) -> list[str]:
+    """Grid labels of the trials that ended in ERROR (retries used up)."""
+    return [str((r.metrics or {}).get("point") or (r.config or {}).get("point") or r.path)
+            for r in results if trial_status(r) == "ERROR"]
+
+
 def _row(result) -> dict:
     """Tune's last metrics, or only the trial's name when nothing in storage backs them."""
     row = dict(result.metrics or {})

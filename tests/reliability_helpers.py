@@ -101,6 +101,18 @@ def ray_state(exp: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def latest_checkpoint_in_state(exp: Path, label: str) -> str:
+    """The folder name of the latest checkpoint Ray's newest saved state holds for a trial."""
+    from ray.tune.trainable.metadata import _TrainingRunMetadata
+
+    state = sorted(exp.glob("experiment_state-*.json"))[-1]
+    for trial_json, metadata_json in json.loads(state.read_text())["trial_data"]:
+        if json.loads(trial_json)["config"]["point"] == label:
+            manager = _TrainingRunMetadata.from_json_state(metadata_json).checkpoint_manager
+            return Path(manager.latest_checkpoint_result.checkpoint.path).name
+    raise KeyError(label)
+
+
 # --- one run of tune_app.py ----------------------------------------------------------------
 
 def descendants(pid: int) -> dict[int, tuple[float, str]]:

@@ -26,6 +26,7 @@ from reliability_helpers import (
     copy_experiment,
     descendants,
     epochs,
+    latest_checkpoint_in_state,
     listening_sockets,
     ray_state,
     results,
@@ -183,6 +184,53 @@ def test_local_dashboard_listens_on_localhost_only(killed):
         killed.dashboard_sockets
     # Not asserted (Ray's own services, not the dashboard): what else the run listens on.
     print("listening sockets of the run:", killed.run_sockets)
+
+
+# --- the driver killed between Ray's checkpoint clean-up and its state save -------------
+
+@dataclass
+class CheckpointReplaced:
+    exp: Path
+    named: str  # the checkpoint folder Ray's saved state names for the unfinished trial
+    code: int
+    output: str
+
+
+@pytest.fixture(scope="module")
+def checkpoint_replaced(killed, tmp_path_factory) -> CheckpointReplaced:
+    """The killed sweep, copied, as a kill a moment later would have left it: Ray registered
+    the unfinished trial's next checkpoint folder and deleted the one its saved state names
+    (num_to_keep), but died before saving its state again. Then resumed."""
+    base = tmp_path_factory.mktemp("replaced")
+    exp = copy_experiment(killed.exp, base / "runs")
+    trial = trial_dirs(exp)[killed.unfinished]
+    named = latest_checkpoint_in_state(exp, killed.unfinished)
+    index = int(named.removeprefix("checkpoint_"))
+    later = trial / f"checkpoint_{index + 1:06d}"
+    shutil.rmtree(later, ignore_errors=True)  # persisted by the worker, not yet registered
+    (trial / named).rename(later)
+    args = [a if a != str(killed.exp.parent) else str(base / "runs") for a in killed.args]
+    code, output, left = run_app([*args, "--resume"], base / "resume.log")
+    assert left == [], left
+    return CheckpointReplaced(exp, named, code, output)
+
+
+def test_resume_refills_the_checkpoint_rays_state_names_and_trains_only_what_is_left(
+        checkpoint_replaced, killed):
+    # Without the refill Ray fails the trial on every retry ("Could not recover from
+    # checkpoint as it does not exist on storage anymore") and the sweep ends half trained.
+    run = checkpoint_replaced
+    assert run.code == 0, run.output[-4000:]
+    assert f"{run.named}, named in Ray's saved state, was missing" in run.output
+    assert {s["status"] for s in ray_state(run.exp).values()} == {"TERMINATED"}
+    after = results(run.exp)
+    assert after[killed.finished] == killed.rows[killed.finished]
+    old = killed.rows[killed.unfinished]
+    # Continued right after the last recorded epoch: every epoch exactly once.
+    assert epochs(after[killed.unfinished]) == list(range(1, LONG + 1)), \
+        epochs(after[killed.unfinished])
+    assert after[killed.unfinished][len(old)]["iterations_since_restore"] == 1
+    _history_is_complete(run.exp, {killed.finished: 2, killed.unfinished: LONG})
 
 
 # --- storage damaged while the sweep was stopped ------------------------------------------

@@ -144,3 +144,27 @@ def test_greyscale_image_is_accepted_with_a_note(tmp_path, tiny_dataset_dir):
 def test_list_grids(capsys):
     assert tune_app.main(["--list-grids"]) == 0
     assert "homework" in capsys.readouterr().out
+
+
+def test_a_sweep_whose_trials_failed_exits_1_naming_them_and_how_to_resume(
+        monkeypatch, tmp_path, tiny_dataset_dir, capsys):
+    # Scripts and CI read the exit code: a sweep with trials that used up their retries is
+    # not a finished sweep (its ranking and report are still printed and written first).
+    from ray.tune import Result
+
+    from sweeps import runner
+
+    def fake_results(prepared):
+        return [Result(metrics={"point": point, "best_val_miou": 0.3}, checkpoint=None,
+                       error=RuntimeError("boom") if point == "unet/aug" else None,
+                       path=str(tmp_path / point), metrics_dataframe=None)
+                for point in ("unet/aug", "unet/no-aug")]
+
+    monkeypatch.setattr(runner, "run", fake_results)
+    code, output = _run(capsys, "--grid", "smoke", "--data", str(tiny_dataset_dir),
+                        "--crop-size", "64", "--storage", str(tmp_path / "runs"), "--no-report",
+                        "--name", "failing")
+    assert code == 1
+    assert "1 of 2 trial(s) failed after their retries: unet/aug" in output
+    assert "error.txt" in output
+    assert f"python tune_app.py --name failing --storage {tmp_path / 'runs'} --resume" in output

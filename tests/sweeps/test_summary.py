@@ -5,7 +5,7 @@ import math
 import pandas as pd
 from ray.tune import Result
 
-from sweeps.summary import ranking_table
+from sweeps.summary import failed_points, ranking_table
 
 
 def _result(point: str, miou: float | None, *, stored: bool = True, error: Exception | None = None,
@@ -58,3 +58,9 @@ def test_cpu_time_is_the_sweeps_quiet_timing_where_it_has_one():
     table = ranking_table(results, {"a": {"ms": 12.5}}).set_index("model")
     assert table.loc["a", "CPU ms/frame"] == 12.5  # the trial left CPU timing to the sweep
     assert table.loc["b", "CPU ms/frame"] == 50.0  # no quiet figure: the trial's own
+
+
+def test_failed_points_are_the_errored_trials_only():
+    results = [_result("ok", 0.2), _result("crashed", 0.5, error=RuntimeError("x")),
+               _result("deleted", 0.9, stored=False), _result("nan", None, diverged=True)]
+    assert failed_points(results) == ["crashed"]

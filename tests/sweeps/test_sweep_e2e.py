@@ -124,12 +124,12 @@ def test_killed_sweep_resumes_without_retraining_finished_trials(tmp_path, tiny_
     before = trials(exp)
     finished = next(p for p, rows in before.items() if len(rows) == 6)
     time.sleep(2)
-    run_app(*args, "--resume")
+    proc = run_app(*args, "--resume")
     after = trials(exp)
     assert after[finished] == before[finished]  # not trained again
     unfinished = next(p for p in after if p != finished)
     epochs = [r["epoch"] for r in after[unfinished]]
-    assert epochs[-1] == 6
+    assert epochs[-1] == 6, (epochs, proc.stdout[-4000:], proc.stderr[-4000:])
     resumed = epochs[len(before[unfinished]):]
     assert resumed and resumed[0] > 1  # continued from a checkpoint, not from scratch
 
