@@ -1,9 +1,10 @@
-"""``python -m analysis RUN_DIR [--out DIR] [--tolerance 0.05] [--no-examples]``"""
+"""``python -m analysis RUN_DIR [--out DIR] [--tolerance T] [--no-examples] [--time-inference]``"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from analysis.loading import ExperimentError
 from analysis.rankings import DEFAULT_TOLERANCE
@@ -19,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="relative difference below which two models tie (default 0.05)")
     p.add_argument("--no-examples", action="store_true",
                    help="skip loading the best checkpoint and predicting validation images")
+    p.add_argument("--time-inference", action="store_true",
+                   help="time each architecture's CPU inference on this machine first (for a "
+                        "sweep stopped before its own timing pass; replaces stored figures)")
     return p
 
 
@@ -30,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     from analysis.report import build_report
 
     try:
+        if args.time_inference:
+            from analysis.loading import read_sweep_meta
+            from analysis.timing import time_sweep_architectures
+
+            run_dir = Path(args.run_dir).expanduser()
+            print("timing CPU inference, one architecture at a time...", flush=True)
+            print(f"wrote {time_sweep_architectures(run_dir, read_sweep_meta(run_dir))}")
         path = build_report(args.run_dir, args.out, args.tolerance, not args.no_examples)
     except ExperimentError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.timing import missing_timing_note
 from sweeps.settings import INFERENCE_FILE, SWEEP_FILE, prefer_quiet_cpu_ms
 
 TRIAL_DIR = re.compile(r"^(?P<trial_id>[0-9a-f]+_\d{5})(?:_.*)?$")
@@ -85,7 +86,7 @@ class Experiment:
 def load_experiment(path: str | Path) -> Experiment:
     """Read ``STORAGE/NAME``; raises ``ExperimentError`` if it is not a segsweep experiment."""
     path = Path(path).expanduser()
-    meta = _read_meta(path)
+    meta = read_sweep_meta(path)
     skipped: list[str] = []
     notes: list[str] = []
     ray = _ray_trials(path, notes)
@@ -125,6 +126,7 @@ def _prefer_quiet_inference_times(path: Path, trials: pd.DataFrame, notes: list[
     trials["inference_ms_cpu_in_trial"] = trials["inference_ms_cpu"]
     file = path / INFERENCE_FILE
     if not file.is_file():
+        notes.append(missing_timing_note(path))
         return
     try:
         quiet = json.loads(file.read_text())
@@ -147,7 +149,8 @@ class _Loaded:
     confusions: dict[int, np.ndarray]
 
 
-def _read_meta(path: Path) -> dict[str, Any]:
+def read_sweep_meta(path: Path) -> dict[str, Any]:
+    """The sweep's record (segsweep.json); ExperimentError names the folder and the fix."""
     if not path.is_dir():
         raise ExperimentError(f"{path}: no such folder; pass an experiment folder STORAGE/NAME "
                               f"(the one holding {SWEEP_FILE})")
