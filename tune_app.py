@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -109,8 +110,8 @@ def _write_report(settings, val=None) -> None:
 
 
 def _resume_command(args: argparse.Namespace, name: str) -> str:
-    storage = "" if args.storage == "./runs" else f" --storage {args.storage}"
-    return f"python tune_app.py --name {name}{storage} --resume"
+    storage = "" if args.storage == "./runs" else f" --storage {shlex.quote(args.storage)}"
+    return f"python tune_app.py --name {shlex.quote(name)}{storage} --resume"
 
 
 def main(argv: list[str] | None = None) -> int:

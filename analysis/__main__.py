@@ -26,6 +26,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _time_inference(run_dir: Path) -> Path:
+    from analysis.loading import read_sweep_meta
+    from analysis.timing import time_sweep_architectures
+
+    meta = read_sweep_meta(run_dir)
+    print("timing CPU inference, one architecture at a time...", flush=True)
+    try:
+        return time_sweep_architectures(run_dir, meta)
+    except (KeyError, TypeError, ValueError, OSError) as exc:
+        raise ExperimentError(f"{run_dir}: --time-inference failed ({type(exc).__name__}: "
+                              f"{exc}); the report was not written") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not 0 <= args.tolerance < 1:
@@ -35,12 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.time_inference:
-            from analysis.loading import read_sweep_meta
-            from analysis.timing import time_sweep_architectures
-
-            run_dir = Path(args.run_dir).expanduser()
-            print("timing CPU inference, one architecture at a time...", flush=True)
-            print(f"wrote {time_sweep_architectures(run_dir, read_sweep_meta(run_dir))}")
+            print(f"wrote {_time_inference(Path(args.run_dir).expanduser())}")
         path = build_report(args.run_dir, args.out, args.tolerance, not args.no_examples)
     except ExperimentError as exc:
         print(f"error: {exc}", file=sys.stderr)

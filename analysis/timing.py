@@ -20,8 +20,10 @@ def missing_timing_note(run_dir: Path) -> str | None:
     """What the report says when the sweep left no CPU timings, and how to get them."""
     if (run_dir / INFERENCE_FILE).is_file():
         return None
-    return (f"no CPU inference times: the sweep stopped before its timing pass ({INFERENCE_FILE} "
-            f"is missing); measure them with: python -m analysis {run_dir} --time-inference")
+    return (f"no quiet CPU inference times: {INFERENCE_FILE} is missing (the sweep is still "
+            "running, or stopped before its timing pass; CPU times shown, if any, are the trials' "
+            "own, taken while other trials trained); measure them with: "
+            f"python -m analysis {run_dir} --time-inference")
 
 
 def time_sweep_architectures(run_dir: Path, meta: dict[str, Any]) -> Path:

@@ -5,10 +5,12 @@ A driver killed at a bad moment leaves two kinds of damage that Ray's restore do
 - a partial last line in a trial's ``result.json`` (Ray appends to it on resume and would glue
   the next epoch onto the fragment);
 - a checkpoint folder that Ray's saved state names but that is gone. Ray deletes a trial's
-  previous checkpoint when it registers the next one and saves its experiment state a moment
-  later (``num_to_keep``); a kill in between leaves a state that names the deleted folder, and
-  Ray's restore then fails that trial on every retry ("Could not recover from checkpoint as it
-  does not exist on storage anymore"): the trial ends as ERROR with its epochs half done.
+  previous checkpoint when it registers the next one and saves its experiment state (and copies
+  result.json from its staging folder to storage) a moment later (``num_to_keep``); a kill in
+  between leaves a state that names the deleted folder, a newer checkpoint whose row is not in
+  result.json, and a restore that fails that trial on every retry ("Could not recover from
+  checkpoint as it does not exist on storage anymore"): the trial ends as ERROR, half done.
+  The newest stored checkpoint fills the named folder and its row goes back into result.json.
 
 Both are repaired on local (or shared) storage only; object storage is left as it is.
 """
@@ -61,7 +63,7 @@ def last_stored_epoch(trial_dir: Path) -> int:
     """The newest epoch with a complete row in result.json (0 if none)."""
     last = 0
     try:
-        lines = (trial_dir / "result.json").read_text().splitlines()
+        lines = (trial_dir / "result.json").read_text(errors="replace").splitlines()
     except OSError:
         return 0
     for line in lines:
@@ -72,16 +74,29 @@ def last_stored_epoch(trial_dir: Path) -> int:
     return last
 
 
-def replacement_for(trial_dir: Path) -> StoredCheckpoint | None:
-    """The checkpoint a trial should continue from when the one Ray names is gone: the newest
-    one whose epoch has its row in result.json (continuing from a later one would leave that
-    epoch out of the trial's history); failing that, the oldest one stored."""
-    stored = stored_checkpoints(trial_dir)
-    if not stored:
+def stored_row(checkpoint: StoredCheckpoint) -> dict | None:
+    """The row the trial reported with this checkpoint (kept in its meta.json)."""
+    try:
+        row = json.loads((checkpoint.folder / META_FILE).read_text()).get("row")
+    except (OSError, ValueError, AttributeError):
         return None
+    return row if isinstance(row, dict) and row.get("epoch") == checkpoint.epoch else None
+
+
+def restore_unrecorded_rows(trial_dir: Path, upto: int) -> tuple[list[int], list[int]]:
+    """Append to result.json the rows of epochs after its last one, up to ``upto``, from the
+    stored checkpoints that carry them. Ray's driver writes result.json to a staging folder and
+    copies it to storage with its state, while workers write checkpoints to storage at once: a
+    kill in between leaves checkpoints of epochs that result.json lacks. Returns (epochs put
+    back, epochs with no stored row)."""
     recorded = last_stored_epoch(trial_dir)
-    covered = [c for c in stored if c.epoch <= recorded]
-    return covered[-1] if covered else stored[0]
+    rows = {c.epoch: row for c in stored_checkpoints(trial_dir) if (row := stored_row(c))}
+    restored = [e for e in range(recorded + 1, upto + 1) if e in rows]
+    if restored:
+        with open(trial_dir / "result.json", "a") as f:
+            for epoch in restored:
+                f.write(json.dumps({**rows[epoch], "restored_from_checkpoint": True}) + "\n")
+    return restored, [e for e in range(recorded + 1, upto + 1) if e not in rows]
 
 
 def named_checkpoints(experiment: Path) -> dict[str, set[str]]:
@@ -89,7 +104,7 @@ def named_checkpoints(experiment: Path) -> dict[str, set[str]]:
     (the ones its restore and its later clean-up will open), for the trials a resume runs
     again (every status but TERMINATED: segsweep resumes errored trials too)."""
     from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
-    from ray.tune.experiment.trial import _TrainingRunMetadata
+    from ray.tune.trainable.metadata import _TrainingRunMetadata
 
     state_file = _find_newest_experiment_checkpoint(str(experiment))
     if state_file is None:
@@ -109,11 +124,12 @@ def named_checkpoints(experiment: Path) -> dict[str, set[str]]:
 
 
 def refill_missing_checkpoints(experiment: Path) -> list[str]:
-    """Copy a stored checkpoint into each folder Ray's saved state names but that is missing,
-    so the trial continues from it instead of failing; returns one note per trial touched."""
+    """Copy the trial's newest stored checkpoint into each folder Ray's saved state names but
+    that is missing, and put back the rows of the epochs it trained that result.json lacks, so
+    the trial continues after its newest epoch instead of failing; one note per trial touched."""
     try:
         named = named_checkpoints(experiment)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, ImportError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a best-effort check; Ray reports a broken state
         return [f"{experiment}: Ray's saved state could not be read to check its checkpoints "
                 f"({type(exc).__name__}: {exc}); resuming without that check"]
     notes = []
@@ -124,28 +140,37 @@ def refill_missing_checkpoints(experiment: Path) -> list[str]:
         missing = sorted(f for f in folders if not (trial_dir / f).exists())
         if not missing:
             continue
-        source = replacement_for(trial_dir)
-        if source is None:
+        stored = stored_checkpoints(trial_dir)
+        if not stored:
             notes.append(f"{trial_dir}: Ray's saved state names {', '.join(missing)}, and no "
                          "checkpoint of this trial is stored; Ray will fail it when it resumes")
             continue
+        source = stored[-1]
         for folder in missing:
             _copy_folder(source.folder, trial_dir / folder)
+        restored, lost = restore_unrecorded_rows(trial_dir, source.epoch)
         note = (f"{trial_dir}: {', '.join(missing)}, named in Ray's saved state, was missing "
                 "(a driver killed while Ray replaced a checkpoint leaves this); filled with "
                 f"{source.folder.name} (epoch {source.epoch}): the trial continues from there")
-        recorded = last_stored_epoch(trial_dir)
-        if source.epoch > recorded:  # only when no checkpoint of a recorded epoch is left
-            lost = (f"epoch {source.epoch}" if source.epoch == recorded + 1
-                    else f"epochs {recorded + 1}-{source.epoch}")
-            note += f"; {lost} trained but not recorded before the kill, left out of its history"
+        if restored:
+            note += f"; the row of epoch(s) {_epochs(restored)} put back from its checkpoint"
+        if lost:
+            note += f"; epoch(s) {_epochs(lost)} trained but not recorded, left out of its history"
         notes.append(note)
     return notes
 
 
+def _epochs(epochs: list[int]) -> str:
+    return ", ".join(str(e) for e in epochs)
+
+
 def _copy_folder(source: Path, target: Path) -> None:
     """Copy under a temporary name, then rename: a kill mid-copy leaves no half folder under
-    the name Ray restores from."""
+    the name Ray restores from (and a failed copy, e.g. a full disk, leaves nothing)."""
     staging = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
-    shutil.copytree(source, staging)
-    staging.rename(target)
+    try:
+        shutil.copytree(source, staging)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -34,6 +34,11 @@ def scratch_dir() -> str | None:
     return None
 
 
+def _jsonable(value: Any) -> Any:
+    """numpy and torch scalars/arrays as plain JSON values."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
+
+
 class TuneReporter:
     """Sends each epoch to Tune with a checkpoint directory (model + optimizer + history)."""
 
@@ -57,13 +62,17 @@ class TuneReporter:
                 shutil.rmtree(folder, ignore_errors=True)
                 folder = Path(tempfile.mkdtemp(prefix="segsweep-ckpt-"))
                 save_checkpoint(folder / CHECKPOINT_FILE, checkpoint)
+            # The reported row rides along: a resume after a badly timed kill can put it back
+            # into result.json if Ray had not yet stored it (sweeps/resume_repair.py).
             (folder / META_FILE).write_text(
                 json.dumps(
                     {
                         "epoch": metrics["epoch"],
                         "val_miou": metrics["val_miou"],
                         "point": self.point,
-                    }
+                        "row": metrics,
+                    },
+                    default=_jsonable,
                 )
             )
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(folder)))

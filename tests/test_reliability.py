@@ -192,27 +192,34 @@ def test_local_dashboard_listens_on_localhost_only(killed):
 class CheckpointReplaced:
     exp: Path
     named: str  # the checkpoint folder Ray's saved state names for the unfinished trial
+    epoch: int  # the epoch of the checkpoint that replaced it, whose row result.json lacks
+    row: dict  # that epoch's row as the sweep had stored it
     code: int
     output: str
 
 
 @pytest.fixture(scope="module")
 def checkpoint_replaced(killed, tmp_path_factory) -> CheckpointReplaced:
-    """The killed sweep, copied, as a kill a moment later would have left it: Ray registered
-    the unfinished trial's next checkpoint folder and deleted the one its saved state names
-    (num_to_keep), but died before saving its state again. Then resumed."""
+    """The killed sweep, copied, as a kill a moment later would have left it. Ray registered
+    the unfinished trial's next checkpoint and deleted the one its saved state names
+    (num_to_keep); its driver had not yet saved its state, nor copied result.json with that
+    epoch's row from its staging folder to storage (they go together). Then resumed."""
     base = tmp_path_factory.mktemp("replaced")
     exp = copy_experiment(killed.exp, base / "runs")
     trial = trial_dirs(exp)[killed.unfinished]
     named = latest_checkpoint_in_state(exp, killed.unfinished)
-    index = int(named.removeprefix("checkpoint_"))
-    later = trial / f"checkpoint_{index + 1:06d}"
-    shutil.rmtree(later, ignore_errors=True)  # persisted by the worker, not yet registered
+    epoch = json.loads((trial / named / "meta.json").read_text())["epoch"]
+    result = trial / "result.json"
+    lines = result.read_text().splitlines(keepends=True)
+    (row,) = [json.loads(line) for line in lines if json.loads(line)["epoch"] == epoch]
+    result.write_text("".join(line for line in lines if json.loads(line)["epoch"] < epoch))
+    later = trial / f"checkpoint_{int(named.removeprefix('checkpoint_')) + 1:06d}"
+    shutil.rmtree(later, ignore_errors=True)  # a newer one the worker had written: not needed
     (trial / named).rename(later)
     args = [a if a != str(killed.exp.parent) else str(base / "runs") for a in killed.args]
     code, output, left = run_app([*args, "--resume"], base / "resume.log")
     assert left == [], left
-    return CheckpointReplaced(exp, named, code, output)
+    return CheckpointReplaced(exp, named, epoch, row, code, output)
 
 
 def test_resume_refills_the_checkpoint_rays_state_names_and_trains_only_what_is_left(
@@ -222,14 +229,18 @@ def test_resume_refills_the_checkpoint_rays_state_names_and_trains_only_what_is_
     run = checkpoint_replaced
     assert run.code == 0, run.output[-4000:]
     assert f"{run.named}, named in Ray's saved state, was missing" in run.output
+    assert f"the row of epoch(s) {run.epoch} put back" in run.output
     assert {s["status"] for s in ray_state(run.exp).values()} == {"TERMINATED"}
     after = results(run.exp)
     assert after[killed.finished] == killed.rows[killed.finished]
-    old = killed.rows[killed.unfinished]
-    # Continued right after the last recorded epoch: every epoch exactly once.
-    assert epochs(after[killed.unfinished]) == list(range(1, LONG + 1)), \
-        epochs(after[killed.unfinished])
-    assert after[killed.unfinished][len(old)]["iterations_since_restore"] == 1
+    rows = after[killed.unfinished]
+    # The lost row is back, and training continued right after it: every epoch exactly once.
+    assert epochs(rows) == list(range(1, LONG + 1)), epochs(rows)
+    restored = rows[run.epoch - 1]
+    assert restored["restored_from_checkpoint"] is True
+    for key in ("val_miou", "val_loss", "train_loss", "val_confusion", "best_val_miou", "point"):
+        assert restored[key] == run.row[key], key
+    assert rows[run.epoch]["iterations_since_restore"] == 1
     _history_is_complete(run.exp, {killed.finished: 2, killed.unfinished: LONG})
 
 

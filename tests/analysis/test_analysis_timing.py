@@ -17,7 +17,7 @@ def test_no_note_when_the_sweep_timed_its_architectures(tmp_path):
     (tmp_path / "inference_cpu.json").write_text("{}")
     assert missing_timing_note(tmp_path) is None
     note = missing_timing_note(tmp_path / "stopped")
-    assert "inference_cpu.json is missing" in note
+    assert "no quiet CPU inference times: inference_cpu.json is missing" in note
     assert f"python -m analysis {tmp_path / 'stopped'} --time-inference" in note
 
 
@@ -48,3 +48,9 @@ def test_a_stopped_sweep_gets_its_timings_from_the_report_command(sweep_copy, ca
     assert not any("--time-inference" in n for n in after.notes)
     assert (after.trials["inference_ms_cpu"] > 0).all()
     assert "report.html" in capsys.readouterr().out
+
+
+def test_timing_a_folder_that_is_no_sweep_is_refused_naming_it(tmp_path, capsys):
+    assert main([str(tmp_path), "--time-inference"]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path) in err and "not a segsweep experiment" in err

@@ -8,17 +8,27 @@ from pathlib import Path
 from sweeps.resume_repair import (
     refill_missing_checkpoints,
     repair_result_files,
-    replacement_for,
+    restore_unrecorded_rows,
     stored_checkpoints,
 )
 
 
-def _checkpoint(trial: Path, name: str, epoch: int, payload: bytes = b"weights") -> Path:
+def _checkpoint(trial: Path, name: str, epoch: int, with_row: bool = True) -> Path:
+    """A checkpoint folder as sweeps.trainable.TuneReporter writes it (meta.json carries the
+    reported row; ``with_row=False``: as written before it did)."""
     folder = trial / name
     folder.mkdir(parents=True)
-    (folder / "checkpoint.pt").write_bytes(payload + str(epoch).encode())
-    (folder / "meta.json").write_text(json.dumps({"epoch": epoch, "val_miou": 0.1}))
+    (folder / "checkpoint.pt").write_bytes(b"weights of epoch %d" % epoch)
+    meta = {"epoch": epoch, "val_miou": epoch / 10, "point": "p"}
+    if with_row:
+        meta["row"] = {"epoch": epoch, "val_miou": epoch / 10, "point": "p",
+                       "val_confusion": [[epoch, 0], [0, 1]]}
+    (folder / "meta.json").write_text(json.dumps(meta))
     return folder
+
+
+def _stored_epochs(trial: Path) -> list[int]:
+    return [json.loads(line)["epoch"] for line in (trial / "result.json").read_text().splitlines()]
 
 
 def _rows(trial: Path, epochs: int) -> None:
@@ -74,17 +84,17 @@ def test_stored_checkpoints_leave_out_folders_cut_short(tmp_path):
         ("checkpoint_000000", 1), ("checkpoint_000003", 4)]
 
 
-def test_replacement_is_the_newest_checkpoint_whose_epoch_is_recorded(tmp_path):
-    for name, epoch in (("checkpoint_000001", 2), ("checkpoint_000003", 4),
-                        ("checkpoint_000004", 5)):
-        _checkpoint(tmp_path, name, epoch)
-    _rows(tmp_path, 4)  # epoch 5 was checkpointed, its row not written before the kill
-    assert replacement_for(tmp_path).epoch == 4
-    _rows(tmp_path, 5)
-    assert replacement_for(tmp_path).epoch == 5
-    _rows(tmp_path, 1)  # nothing recorded that far: the oldest, to lose the fewest rows
-    assert replacement_for(tmp_path).epoch == 2
-    assert replacement_for(tmp_path / "empty") is None
+def test_rows_a_kill_kept_out_of_result_json_are_put_back_from_the_checkpoints(tmp_path):
+    _checkpoint(tmp_path, "checkpoint_000001", 2)  # the best, recorded
+    _checkpoint(tmp_path, "checkpoint_000004", 5)
+    _checkpoint(tmp_path, "checkpoint_000005", 6, with_row=False)
+    _rows(tmp_path, 3)  # epochs 4-6 trained, their rows still in Ray's staging folder
+    restored, lost = restore_unrecorded_rows(tmp_path, 6)
+    assert (restored, lost) == ([5], [4, 6])
+    assert _stored_epochs(tmp_path) == [1, 2, 3, 5]
+    row = json.loads((tmp_path / "result.json").read_text().splitlines()[-1])
+    assert row["val_confusion"] == [[5, 0], [0, 1]] and row["restored_from_checkpoint"] is True
+    assert restore_unrecorded_rows(tmp_path, 5) == ([], [])  # nothing after the last row
 
 
 def test_the_checkpoint_rays_state_names_is_refilled_from_the_newest_recorded_one(tmp_path):
@@ -108,21 +118,40 @@ def test_the_checkpoint_rays_state_names_is_refilled_from_the_newest_recorded_on
     assert json.loads((filled / "meta.json").read_text())["epoch"] == 3
     assert len(notes) == 1
     assert "checkpoint_000001" in notes[0] and "checkpoint_000002 (epoch 3)" in notes[0]
-    assert "not recorded" not in notes[0]
+    assert "not recorded" not in notes[0] and "put back" not in notes[0]
+    assert _stored_epochs(trial) == [1, 2, 3]
     assert not list(exp.rglob("*.partial"))  # the copy was renamed into place
     # A finished trial is not run again: what its state names is left alone.
     assert not (exp / "t_done" / "checkpoint_000007").exists()
     assert refill_missing_checkpoints(exp) == []  # nothing left to repair
 
 
-def test_a_refill_from_an_unrecorded_epoch_says_which_epochs_the_history_lacks(tmp_path):
+def test_the_refill_is_the_newest_checkpoint_and_its_unrecorded_rows_go_back(tmp_path):
+    # The kill as it happens: the state names checkpoint_000001 (epoch 2, the latest it saw; it
+    # was also the best); Ray registered checkpoint_000002 (epoch 3) and deleted 000001; the
+    # worker had already written checkpoint_000003 (epoch 4); result.json on storage stops at 2.
+    exp = tmp_path / "exp"
+    trial = exp / "t"
+    _ray_state(exp, {"t": ("RUNNING", [("checkpoint_000001", 2)])})
+    _checkpoint(trial, "checkpoint_000002", 3)
+    newest = _checkpoint(trial, "checkpoint_000003", 4)
+    _rows(trial, 2)
+    (note,) = refill_missing_checkpoints(exp)
+    filled = trial / "checkpoint_000001"
+    assert (filled / "checkpoint.pt").read_bytes() == (newest / "checkpoint.pt").read_bytes()
+    assert _stored_epochs(trial) == [1, 2, 3, 4]  # continues at 5: every epoch once
+    assert "checkpoint_000003 (epoch 4)" in note and "epoch(s) 3, 4 put back" in note, note
+
+
+def test_epochs_whose_rows_are_gone_with_their_checkpoints_are_named(tmp_path):
     exp = tmp_path / "exp"
     trial = exp / "t"
     _ray_state(exp, {"t": ("RUNNING", [("checkpoint_000001", 2)])})
     _checkpoint(trial, "checkpoint_000003", 4)
     _rows(trial, 2)
     (note,) = refill_missing_checkpoints(exp)
-    assert "epochs 3-4 trained but not recorded" in note, note
+    assert "epoch(s) 4 put back" in note and "epoch(s) 3 trained but not recorded" in note, note
+    assert _stored_epochs(trial) == [1, 2, 4]
 
 
 def test_a_trial_with_no_stored_checkpoint_is_named_not_guessed(tmp_path):

@@ -14,3 +14,33 @@ def test_checkpoints_are_staged_in_memory_only_when_it_has_room(monkeypatch, tmp
     monkeypatch.setattr(trainable, "_SHM", str(tmp_path / "missing"))
     monkeypatch.setattr(trainable, "_SHM_MIN_FREE", 1)
     assert trainable.scratch_dir() is None
+
+
+def test_each_checkpoint_carries_the_row_reported_with_it(monkeypatch, tmp_path):
+    # What a resume puts back into result.json when a kill kept the row out of it.
+    import json
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    monkeypatch.setattr(trainable.ray, "get_runtime_context",
+                        lambda: SimpleNamespace(get_node_id=lambda: "node-1"))
+    seen = {}
+
+    def report(metrics, checkpoint=None):
+        folder = checkpoint.to_directory(str(tmp_path / "persisted"))
+        seen["metrics"] = metrics
+        seen["meta"] = json.loads((tmp_path / "persisted" / trainable.META_FILE).read_text())
+        seen["files"] = sorted(p.name for p in (tmp_path / "persisted").iterdir())
+        return folder
+
+    monkeypatch.setattr(trainable.tune, "report", report)
+    row = {"epoch": 3, "val_miou": np.float32(0.25), "val_confusion": [[1, 0], [0, 2]],
+           "lr": np.float64(0.001)}
+    trainable.TuneReporter("unet/aug").report(row, {"epoch": 3, "weights": torch.zeros(2)})
+    meta = seen["meta"]
+    assert (meta["epoch"], meta["point"]) == (3, "unet/aug")
+    assert meta["row"] == {"epoch": 3, "val_miou": 0.25, "val_confusion": [[1, 0], [0, 2]],
+                           "lr": 0.001, "point": "unet/aug", "node_id": "node-1"}
+    assert seen["files"] == ["checkpoint.pt", "meta.json"]
