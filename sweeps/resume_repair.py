@@ -1,6 +1,6 @@
 """Before a resume: make a killed sweep's stored files consistent with Ray's saved state.
 
-A driver killed at a bad moment leaves two kinds of damage that Ray's restore does not handle:
+A driver killed at a bad moment leaves damage that Ray's restore does not handle:
 
 - a partial last line in a trial's ``result.json`` (Ray appends to it on resume and would glue
   the next epoch onto the fragment);
@@ -10,9 +10,11 @@ A driver killed at a bad moment leaves two kinds of damage that Ray's restore do
   between leaves a state that names the deleted folder, a newer checkpoint whose row is not in
   result.json, and a restore that fails that trial on every retry ("Could not recover from
   checkpoint as it does not exist on storage anymore"): the trial ends as ERROR, half done.
-  The newest stored checkpoint fills the named folder and its row goes back into result.json.
+  The newest stored checkpoint fills the named folder and its row goes back into result.json;
+- the state copied to storage without the result.json that goes with it (one copy, not
+  atomic): the epoch Ray resumes after has no row. It goes back from its checkpoint too.
 
-Both are repaired on local (or shared) storage only; object storage is left as it is.
+All are repaired on local (or shared) storage only; object storage is left as it is.
 """
 
 from __future__ import annotations
@@ -99,17 +101,18 @@ def restore_unrecorded_rows(trial_dir: Path, upto: int) -> tuple[list[int], list
     return restored, [e for e in range(recorded + 1, upto + 1) if e not in rows]
 
 
-def named_checkpoints(experiment: Path) -> dict[str, set[str]]:
-    """trial folder name -> the checkpoint folder names Ray's newest saved state tracks for it
-    (the ones its restore and its later clean-up will open), for the trials a resume runs
-    again (every status but TERMINATED: segsweep resumes errored trials too)."""
+def named_checkpoints(experiment: Path) -> dict[str, tuple[str | None, set[str]]]:
+    """trial folder name -> (the latest checkpoint folder Ray's newest saved state names for it:
+    the one its restore opens; every folder it tracks: the ones its clean-up opens later), for
+    the trials a resume runs again (every status but TERMINATED: segsweep resumes errored
+    trials too)."""
     from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
     from ray.tune.trainable.metadata import _TrainingRunMetadata
 
     state_file = _find_newest_experiment_checkpoint(str(experiment))
     if state_file is None:
         return {}
-    named: dict[str, set[str]] = {}
+    named: dict[str, tuple[str | None, set[str]]] = {}
     for trial_json, metadata_json in json.loads(Path(state_file).read_text())["trial_data"]:
         trial = json.loads(trial_json)
         folder = trial.get("relative_logdir")
@@ -118,8 +121,10 @@ def named_checkpoints(experiment: Path) -> dict[str, set[str]]:
         manager = _TrainingRunMetadata.from_json_state(metadata_json).checkpoint_manager
         if manager is None:
             continue  # no checkpoint yet: Ray starts it from scratch
-        results = [*manager.best_checkpoint_results, manager.latest_checkpoint_result]
-        named[folder] = {Path(r.checkpoint.path).name for r in results if r is not None}
+        latest = manager.latest_checkpoint_result
+        results = [r for r in [*manager.best_checkpoint_results, latest] if r is not None]
+        named[folder] = (latest and Path(latest.checkpoint.path).name,
+                         {Path(r.checkpoint.path).name for r in results})
     return named
 
 
@@ -133,25 +138,35 @@ def refill_missing_checkpoints(experiment: Path) -> list[str]:
         return [f"{experiment}: Ray's saved state could not be read to check its checkpoints "
                 f"({type(exc).__name__}: {exc}); resuming without that check"]
     notes = []
-    for trial_name, folders in sorted(named.items()):
+    for trial_name, (latest, folders) in sorted(named.items()):
         trial_dir = experiment / trial_name
         if not trial_dir.is_dir():
             continue  # a deleted trial folder is the loader's to report (MISSING)
-        missing = sorted(f for f in folders if not (trial_dir / f).exists())
-        if not missing:
-            continue
         stored = stored_checkpoints(trial_dir)
-        if not stored:
-            notes.append(f"{trial_dir}: Ray's saved state names {', '.join(missing)}, and no "
-                         "checkpoint of this trial is stored; Ray will fail it when it resumes")
-            continue
-        source = stored[-1]
-        for folder in missing:
-            _copy_folder(source.folder, trial_dir / folder)
+        missing = sorted(f for f in folders if not (trial_dir / f).exists())
+        if missing:
+            if not stored:
+                notes.append(f"{trial_dir}: Ray's saved state names {', '.join(missing)}, and "
+                             "no checkpoint of this trial is stored; Ray will fail it when it "
+                             "resumes")
+                continue
+            source = stored[-1]
+            for folder in missing:
+                _copy_folder(source.folder, trial_dir / folder)
+            note = (f"{trial_dir}: {', '.join(missing)}, named in Ray's saved state, was "
+                    "missing (a driver killed while Ray replaced a checkpoint leaves this); "
+                    f"filled with {source.folder.name} (epoch {source.epoch}): the trial "
+                    "continues from there")
+        else:
+            # Ray resumes from its latest; a kill while Ray copied its state and result.json
+            # to storage (not atomic) can leave that epoch's row behind.
+            source = next((c for c in stored if c.folder.name == latest), None)
+            if source is None:
+                continue
+            note = f"{trial_dir}: resumes from {latest} (epoch {source.epoch})"
         restored, lost = restore_unrecorded_rows(trial_dir, source.epoch)
-        note = (f"{trial_dir}: {', '.join(missing)}, named in Ray's saved state, was missing "
-                "(a driver killed while Ray replaced a checkpoint leaves this); filled with "
-                f"{source.folder.name} (epoch {source.epoch}): the trial continues from there")
+        if not missing and not restored and not lost:
+            continue
         if restored:
             note += f"; the row of epoch(s) {_epochs(restored)} put back from its checkpoint"
         if lost:

@@ -170,3 +170,18 @@ def test_an_unreadable_state_skips_the_check_with_a_note(tmp_path):
     (note,) = refill_missing_checkpoints(tmp_path)
     assert "could not be read" in note and "resuming without that check" in note
     assert refill_missing_checkpoints(tmp_path / "no_state") == []
+
+
+def test_a_resume_from_an_existing_checkpoint_gets_its_missing_row_back(tmp_path):
+    # The state and result.json reach storage in one copy that a kill can cut: the state
+    # names checkpoint_000002 (epoch 3), result.json stops at epoch 2.
+    exp = tmp_path / "exp"
+    trial = exp / "t"
+    _ray_state(exp, {"t": ("RUNNING", [("checkpoint_000002", 3)])})
+    _checkpoint(trial, "checkpoint_000002", 3)
+    _rows(trial, 2)
+    (note,) = refill_missing_checkpoints(exp)
+    assert "resumes from checkpoint_000002 (epoch 3)" in note and "epoch(s) 3 put back" in note
+    assert _stored_epochs(trial) == [1, 2, 3]
+    assert not (trial / "checkpoint_000001").exists()
+    assert refill_missing_checkpoints(exp) == []  # a consistent sweep: nothing touched
