@@ -63,6 +63,18 @@ def _ray_state(experiment: Path, trials: dict[str, tuple[str, list[tuple[str, in
         json.dumps({"trial_data": data}))
 
 
+def _killed_trial(tmp_path: Path, named: tuple[str, int], stored: dict[str, int],
+                  recorded: int) -> tuple[Path, Path]:
+    """One RUNNING trial "t": Ray's state names checkpoint ``named`` (folder, epoch); the disk
+    holds the checkpoints ``stored`` (folder -> epoch) and result.json rows 1..recorded."""
+    exp = tmp_path / "exp"
+    _ray_state(exp, {"t": ("RUNNING", [named])})
+    for folder, epoch in stored.items():
+        _checkpoint(exp / "t", folder, epoch)
+    _rows(exp / "t", recorded)
+    return exp, exp / "t"
+
+
 def test_a_partial_last_result_line_is_cut_and_named(tmp_path):
     _rows(tmp_path / "t1", 2)
     result = tmp_path / "t1" / "result.json"
@@ -130,25 +142,18 @@ def test_the_refill_is_the_newest_checkpoint_and_its_unrecorded_rows_go_back(tmp
     # The kill as it happens: the state names checkpoint_000001 (epoch 2, the latest it saw; it
     # was also the best); Ray registered checkpoint_000002 (epoch 3) and deleted 000001; the
     # worker had already written checkpoint_000003 (epoch 4); result.json on storage stops at 2.
-    exp = tmp_path / "exp"
-    trial = exp / "t"
-    _ray_state(exp, {"t": ("RUNNING", [("checkpoint_000001", 2)])})
-    _checkpoint(trial, "checkpoint_000002", 3)
-    newest = _checkpoint(trial, "checkpoint_000003", 4)
-    _rows(trial, 2)
+    exp, trial = _killed_trial(tmp_path, ("checkpoint_000001", 2),
+                               {"checkpoint_000002": 3, "checkpoint_000003": 4}, recorded=2)
     (note,) = refill_missing_checkpoints(exp)
-    filled = trial / "checkpoint_000001"
+    filled, newest = trial / "checkpoint_000001", trial / "checkpoint_000003"
     assert (filled / "checkpoint.pt").read_bytes() == (newest / "checkpoint.pt").read_bytes()
     assert _stored_epochs(trial) == [1, 2, 3, 4]  # continues at 5: every epoch once
     assert "checkpoint_000003 (epoch 4)" in note and "epoch(s) 3, 4 put back" in note, note
 
 
 def test_epochs_whose_rows_are_gone_with_their_checkpoints_are_named(tmp_path):
-    exp = tmp_path / "exp"
-    trial = exp / "t"
-    _ray_state(exp, {"t": ("RUNNING", [("checkpoint_000001", 2)])})
-    _checkpoint(trial, "checkpoint_000003", 4)
-    _rows(trial, 2)
+    exp, trial = _killed_trial(tmp_path, ("checkpoint_000001", 2), {"checkpoint_000003": 4},
+                               recorded=2)
     (note,) = refill_missing_checkpoints(exp)
     assert "epoch(s) 4 put back" in note and "epoch(s) 3 trained but not recorded" in note, note
     assert _stored_epochs(trial) == [1, 2, 4]
@@ -175,11 +180,8 @@ def test_an_unreadable_state_skips_the_check_with_a_note(tmp_path):
 def test_a_resume_from_an_existing_checkpoint_gets_its_missing_row_back(tmp_path):
     # The state and result.json reach storage in one copy that a kill can cut: the state
     # names checkpoint_000002 (epoch 3), result.json stops at epoch 2.
-    exp = tmp_path / "exp"
-    trial = exp / "t"
-    _ray_state(exp, {"t": ("RUNNING", [("checkpoint_000002", 3)])})
-    _checkpoint(trial, "checkpoint_000002", 3)
-    _rows(trial, 2)
+    exp, trial = _killed_trial(tmp_path, ("checkpoint_000002", 3), {"checkpoint_000002": 3},
+                               recorded=2)
     (note,) = refill_missing_checkpoints(exp)
     assert "resumes from checkpoint_000002 (epoch 3)" in note and "epoch(s) 3 put back" in note
     assert _stored_epochs(trial) == [1, 2, 3]
