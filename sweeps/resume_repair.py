@@ -10,7 +10,9 @@ A driver killed at a bad moment leaves damage that Ray's restore does not handle
   between leaves a state that names the deleted folder, a newer checkpoint whose row is not in
   result.json, and a restore that fails that trial on every retry ("Could not recover from
   checkpoint as it does not exist on storage anymore"): the trial ends as ERROR, half done.
-  The newest stored checkpoint fills the named folder and its row goes back into result.json;
+  The newest stored checkpoint fills the named folder and its row goes back into result.json.
+  (Ray still scores that folder by the epoch it named, so it may later delete it as worse than
+  it is; the loader then takes the best checkpoint left on disk.)
 - the state copied to storage without the result.json that goes with it (one copy, not
   atomic): the epoch Ray resumes after has no row. It goes back from its checkpoint too.
 
@@ -76,6 +78,14 @@ def last_stored_epoch(trial_dir: Path) -> int:
     return last
 
 
+def _last_row(trial_dir: Path) -> dict:
+    try:
+        lines = (trial_dir / "result.json").read_text(errors="replace").splitlines()
+        return json.loads(lines[-1]) if lines else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def stored_row(checkpoint: StoredCheckpoint) -> dict | None:
     """The row the trial reported with this checkpoint (kept in its meta.json)."""
     try:
@@ -95,9 +105,11 @@ def restore_unrecorded_rows(trial_dir: Path, upto: int) -> tuple[list[int], list
     rows = {c.epoch: row for c in stored_checkpoints(trial_dir) if (row := stored_row(c))}
     restored = [e for e in range(recorded + 1, upto + 1) if e in rows]
     if restored:
+        same_trial = {k: v for k, v in _last_row(trial_dir).items() if k == "trial_id"}
         with open(trial_dir / "result.json", "a") as f:
             for epoch in restored:
-                f.write(json.dumps({**rows[epoch], "restored_from_checkpoint": True}) + "\n")
+                row = {**same_trial, **rows[epoch], "restored_from_checkpoint": True}
+                f.write(json.dumps(row) + "\n")
     return restored, [e for e in range(recorded + 1, upto + 1) if e not in rows]
 
 
@@ -143,7 +155,9 @@ def refill_missing_checkpoints(experiment: Path) -> list[str]:
         if not trial_dir.is_dir():
             continue  # a deleted trial folder is the loader's to report (MISSING)
         stored = stored_checkpoints(trial_dir)
-        missing = sorted(f for f in folders if not (trial_dir / f).exists())
+        complete = {c.folder.name for c in stored}
+        # A folder Ray was deleting when the kill came can be left empty or half emptied.
+        missing = sorted(f for f in folders if f not in complete)
         if missing:
             if not stored:
                 notes.append(f"{trial_dir}: Ray's saved state names {', '.join(missing)}, and "
@@ -185,6 +199,7 @@ def _copy_folder(source: Path, target: Path) -> None:
     staging = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
     try:
         shutil.copytree(source, staging)
+        shutil.rmtree(target, ignore_errors=True)  # what a cut deletion left of it
         staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
 import shutil
 import tempfile
 from pathlib import Path
@@ -70,7 +71,8 @@ class TuneReporter:
                         "epoch": metrics["epoch"],
                         "val_miou": metrics["val_miou"],
                         "point": self.point,
-                        "row": metrics,
+                        # + what Tune adds to a row that the loader reads
+                        "row": {**metrics, "hostname": platform.node()},
                     },
                     default=_jsonable,
                 )

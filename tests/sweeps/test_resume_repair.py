@@ -187,3 +187,33 @@ def test_a_resume_from_an_existing_checkpoint_gets_its_missing_row_back(tmp_path
     assert _stored_epochs(trial) == [1, 2, 3]
     assert not (trial / "checkpoint_000001").exists()
     assert refill_missing_checkpoints(exp) == []  # a consistent sweep: nothing touched
+
+
+def test_rows_go_back_only_up_to_the_checkpoint_ray_resumes_from(tmp_path):
+    # checkpoint_000003 (epoch 4) was written by the worker but never registered: Ray trains
+    # epoch 4 again after the resume, so its row must not be put back (it would be there twice).
+    exp, trial = _killed_trial(tmp_path, ("checkpoint_000002", 3),
+                               {"checkpoint_000002": 3, "checkpoint_000003": 4}, recorded=2)
+    (note,) = refill_missing_checkpoints(exp)
+    assert _stored_epochs(trial) == [1, 2, 3], note
+
+
+def test_a_named_folder_left_half_deleted_is_refilled_whole(tmp_path):
+    exp, trial = _killed_trial(tmp_path, ("checkpoint_000001", 2), {"checkpoint_000002": 3},
+                               recorded=3)
+    (trial / "checkpoint_000001").mkdir()  # Ray was deleting it when the kill came
+    (note,) = refill_missing_checkpoints(exp)
+    assert "checkpoint_000001, named in Ray's saved state, was missing" in note
+    assert sorted(p.name for p in (trial / "checkpoint_000001").iterdir()) == [
+        "checkpoint.pt", "meta.json"]
+    assert not list(trial.glob(".*partial"))
+
+
+def test_a_row_put_back_keeps_the_trials_id(tmp_path):
+    exp, trial = _killed_trial(tmp_path, ("checkpoint_000001", 2), {"checkpoint_000002": 3},
+                               recorded=0)
+    (trial / "result.json").write_text(json.dumps({"epoch": 1, "trial_id": "abc_00001"}) + "\n")
+    refill_missing_checkpoints(exp)
+    rows = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 3]  # epoch 2's row went with its checkpoint
+    assert {r.get("trial_id") for r in rows} == {"abc_00001"}

@@ -19,6 +19,7 @@ def test_checkpoints_are_staged_in_memory_only_when_it_has_room(monkeypatch, tmp
 def test_each_checkpoint_carries_the_row_reported_with_it(monkeypatch, tmp_path):
     # What a resume puts back into result.json when a kill kept the row out of it.
     import json
+    import platform
     from types import SimpleNamespace
 
     import numpy as np
@@ -42,5 +43,6 @@ def test_each_checkpoint_carries_the_row_reported_with_it(monkeypatch, tmp_path)
     meta = seen["meta"]
     assert (meta["epoch"], meta["point"]) == (3, "unet/aug")
     assert meta["row"] == {"epoch": 3, "val_miou": 0.25, "val_confusion": [[1, 0], [0, 2]],
-                           "lr": 0.001, "point": "unet/aug", "node_id": "node-1"}
+                           "lr": 0.001, "point": "unet/aug", "node_id": "node-1",
+                           "hostname": platform.node()}
     assert seen["files"] == ["checkpoint.pt", "meta.json"]
