@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,6 +20,8 @@ from segmodels.data import SegmentationData
 from segmodels.trial import train_trial
 
 META_FILE = "meta.json"
+_STAGING_PREFIX = "segsweep-ckpt-"  # + writer's pid + "-": see remove_orphaned_staging
+_STAGING_NAME = re.compile(rf"^{_STAGING_PREFIX}(\d+)-")
 _SHM = "/dev/shm"
 _SHM_MIN_FREE = 2 << 30  # containers often mount a 64 MB /dev/shm: too small for a checkpoint
 
@@ -40,6 +43,34 @@ def _jsonable(value: Any) -> Any:
     return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
+def remove_orphaned_staging(folders: list[str | None]) -> list[Path]:
+    """Remove staged checkpoints whose writer process is gone. A trial killed while reporting
+    (SIGKILL runs no cleanup) leaves its folder behind, and in /dev/shm that is memory held
+    until reboot. Returns what was removed."""
+    removed = []
+    for root in {Path(f or tempfile.gettempdir()) for f in folders}:
+        try:
+            candidates = list(root.iterdir())
+        except OSError:
+            continue
+        for folder in candidates:
+            match = _STAGING_NAME.match(folder.name)
+            if match and folder.is_dir() and not _process_alive(int(match.group(1))):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive, and not ours to clean
+        return True
+    return True
+
+
 class TuneReporter:
     """Sends each epoch to Tune with a checkpoint directory (model + optimizer + history)."""
 
@@ -47,6 +78,7 @@ class TuneReporter:
         self.point = point
         self.node_id = ray.get_runtime_context().get_node_id()
         self.last_epoch = 0
+        remove_orphaned_staging([scratch_dir(), None])
 
     def report(self, metrics: dict[str, Any], checkpoint: dict[str, Any] | None) -> None:
         self.last_epoch = metrics["epoch"]
@@ -54,14 +86,15 @@ class TuneReporter:
         if checkpoint is None:
             tune.report(metrics)
             return
-        folder = Path(tempfile.mkdtemp(prefix="segsweep-ckpt-", dir=scratch_dir()))
+        prefix = f"{_STAGING_PREFIX}{os.getpid()}-"
+        folder = Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_dir()))
         try:
             try:
                 save_checkpoint(folder / CHECKPOINT_FILE, checkpoint)
             except (OSError, RuntimeError):  # memory filled up (torch's writer raises
                 # RuntimeError): the ordinary temporary folder
                 shutil.rmtree(folder, ignore_errors=True)
-                folder = Path(tempfile.mkdtemp(prefix="segsweep-ckpt-"))
+                folder = Path(tempfile.mkdtemp(prefix=prefix))
                 save_checkpoint(folder / CHECKPOINT_FILE, checkpoint)
             # The reported row rides along: a resume after a badly timed kill can put it back
             # into result.json if Ray had not yet stored it (sweeps/resume_repair.py).

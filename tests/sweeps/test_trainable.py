@@ -46,3 +46,23 @@ def test_each_checkpoint_carries_the_row_reported_with_it(monkeypatch, tmp_path)
                            "lr": 0.001, "point": "unet/aug", "node_id": "node-1",
                            "hostname": platform.node()}
     assert seen["files"] == ["checkpoint.pt", "meta.json"]
+
+
+def test_staged_checkpoints_of_killed_trials_are_removed_and_live_ones_kept(tmp_path):
+    # A trial SIGKILLed while reporting leaves its staged checkpoint; in /dev/shm that is
+    # memory held until reboot. The next trial on the node removes it.
+    import os
+    import subprocess
+
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    dead = tmp_path / f"segsweep-ckpt-{finished.pid}-x1"
+    live = tmp_path / f"segsweep-ckpt-{os.getpid()}-x2"
+    unnamed = tmp_path / "segsweep-ckpt-2jjn7hco"  # no writer pid in the name: not ours to judge
+    for folder in (dead, live, unnamed):
+        folder.mkdir()
+        (folder / "checkpoint.pt").write_bytes(b"x")
+    (tmp_path / f"segsweep-ckpt-{finished.pid}-file").write_text("not a folder")
+    assert trainable.remove_orphaned_staging([str(tmp_path)]) == [dead]
+    assert not dead.exists() and live.is_dir() and unnamed.is_dir()
+    assert trainable.remove_orphaned_staging([str(tmp_path / "missing")]) == []
