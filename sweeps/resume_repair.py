@@ -47,6 +47,7 @@ def repair_result_files(experiment: Path) -> list[str]:
 class StoredCheckpoint:
     folder: Path
     epoch: int
+    row: dict | None  # the row reported with it (meta.json), None if it carries none
 
 
 def stored_checkpoints(trial_dir: Path) -> list[StoredCheckpoint]:
@@ -55,62 +56,52 @@ def stored_checkpoints(trial_dir: Path) -> list[StoredCheckpoint]:
     found = []
     for folder in trial_dir.glob("checkpoint_*"):
         try:
-            epoch = int(json.loads((folder / META_FILE).read_text())["epoch"])
+            meta = json.loads((folder / META_FILE).read_text())
+            epoch = int(meta["epoch"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if (folder / CHECKPOINT_FILE).is_file():
-            found.append(StoredCheckpoint(folder, epoch))
+            row = meta.get("row")
+            row = row if isinstance(row, dict) and row.get("epoch") == epoch else None
+            found.append(StoredCheckpoint(folder, epoch, row))
     return sorted(found, key=lambda c: (c.epoch, c.folder.name))
 
 
-def last_stored_epoch(trial_dir: Path) -> int:
-    """The newest epoch with a complete row in result.json (0 if none)."""
-    last = 0
+def _recorded_rows(trial_dir: Path) -> list[dict]:
+    """result.json's complete rows that name their epoch."""
     try:
         lines = (trial_dir / "result.json").read_text(errors="replace").splitlines()
     except OSError:
-        return 0
+        return []
+    rows = []
     for line in lines:
         try:
-            last = max(last, int(json.loads(line)["epoch"]))
+            row = json.loads(line)
+            row["epoch"] = int(row["epoch"])
         except (ValueError, KeyError, TypeError):
             continue
-    return last
+        rows.append(row)
+    return rows
 
 
-def _last_row(trial_dir: Path) -> dict:
-    try:
-        lines = (trial_dir / "result.json").read_text(errors="replace").splitlines()
-        return json.loads(lines[-1]) if lines else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def stored_row(checkpoint: StoredCheckpoint) -> dict | None:
-    """The row the trial reported with this checkpoint (kept in its meta.json)."""
-    try:
-        row = json.loads((checkpoint.folder / META_FILE).read_text()).get("row")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return row if isinstance(row, dict) and row.get("epoch") == checkpoint.epoch else None
-
-
-def restore_unrecorded_rows(trial_dir: Path, upto: int) -> tuple[list[int], list[int]]:
+def restore_unrecorded_rows(trial_dir: Path, stored: list[StoredCheckpoint],
+                            upto: int) -> tuple[list[int], list[int]]:
     """Append to result.json the rows of epochs after its last one, up to ``upto``, from the
-    stored checkpoints that carry them. Ray's driver writes result.json to a staging folder and
-    copies it to storage with its state, while workers write checkpoints to storage at once: a
-    kill in between leaves checkpoints of epochs that result.json lacks. Returns (epochs put
-    back, epochs with no stored row)."""
-    recorded = last_stored_epoch(trial_dir)
-    rows = {c.epoch: row for c in stored_checkpoints(trial_dir) if (row := stored_row(c))}
-    restored = [e for e in range(recorded + 1, upto + 1) if e in rows]
+    ``stored`` checkpoints that carry them. Ray's driver writes result.json to a staging folder
+    and copies it to storage with its state, while workers write checkpoints to storage at
+    once: a kill in between leaves checkpoints of epochs that result.json lacks. Returns (epochs
+    put back, epochs with no stored row)."""
+    recorded = _recorded_rows(trial_dir)
+    last = max((r["epoch"] for r in recorded), default=0)
+    rows = {c.epoch: c.row for c in stored if c.row}
+    restored = [e for e in range(last + 1, upto + 1) if e in rows]
     if restored:
-        same_trial = {k: v for k, v in _last_row(trial_dir).items() if k == "trial_id"}
+        same_trial = {k: v for k, v in recorded[-1].items() if k == "trial_id"} if recorded else {}
         with open(trial_dir / "result.json", "a") as f:
             for epoch in restored:
                 row = {**same_trial, **rows[epoch], "restored_from_checkpoint": True}
                 f.write(json.dumps(row) + "\n")
-    return restored, [e for e in range(recorded + 1, upto + 1) if e not in rows]
+    return restored, [e for e in range(last + 1, upto + 1) if e not in rows]
 
 
 def named_checkpoints(experiment: Path) -> dict[str, tuple[str | None, set[str]]]:
@@ -178,7 +169,7 @@ def refill_missing_checkpoints(experiment: Path) -> list[str]:
             if source is None:
                 continue
             note = f"{trial_dir}: resumes from {latest} (epoch {source.epoch})"
-        restored, lost = restore_unrecorded_rows(trial_dir, source.epoch)
+        restored, lost = restore_unrecorded_rows(trial_dir, stored, source.epoch)
         if not missing and not restored and not lost:
             continue
         if restored:

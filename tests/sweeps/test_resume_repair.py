@@ -101,12 +101,13 @@ def test_rows_a_kill_kept_out_of_result_json_are_put_back_from_the_checkpoints(t
     _checkpoint(tmp_path, "checkpoint_000004", 5)
     _checkpoint(tmp_path, "checkpoint_000005", 6, with_row=False)
     _rows(tmp_path, 3)  # epochs 4-6 trained, their rows still in Ray's staging folder
-    restored, lost = restore_unrecorded_rows(tmp_path, 6)
+    restored, lost = restore_unrecorded_rows(tmp_path, stored_checkpoints(tmp_path), 6)
     assert (restored, lost) == ([5], [4, 6])
     assert _stored_epochs(tmp_path) == [1, 2, 3, 5]
     row = json.loads((tmp_path / "result.json").read_text().splitlines()[-1])
     assert row["val_confusion"] == [[5, 0], [0, 1]] and row["restored_from_checkpoint"] is True
-    assert restore_unrecorded_rows(tmp_path, 5) == ([], [])  # nothing after the last row
+    # nothing after the last row
+    assert restore_unrecorded_rows(tmp_path, stored_checkpoints(tmp_path), 5) == ([], [])
 
 
 def test_the_checkpoint_rays_state_names_is_refilled_from_the_newest_recorded_one(tmp_path):
