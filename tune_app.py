@@ -16,7 +16,11 @@ import sys
 import traceback
 from pathlib import Path
 
+from segmodels import config
 from segmodels.config import TrialConfig
+from segmodels.errors import SegsweepError
+from sweeps.search import SCHEDULERS, SEARCHES
+from sweeps.storage import DEFAULT_STORAGE
 
 # CLI flags that set TrialConfig keys; None means "not given": the grid's or model's default holds.
 TRIAL_FLAGS = {
@@ -36,18 +40,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="dataset folder (default: synthetic data)")
     train = p.add_argument_group("training (defaults reproduce the course)")
     for flag, kind in TRIAL_FLAGS.items():
+        options = config.choices(flag) if flag in config.CHOICES else None
         train.add_argument(f"--{flag.replace('_', '-')}", type=kind, default=None,
-                           help=f"default {getattr(defaults, flag)}")
+                           choices=options, help=f"default {getattr(defaults, flag)}")
     train.add_argument("--point-set", action="append", default=[], metavar="PATTERN:KEY=VALUE",
                        help="a setting for the grid points whose label matches the glob, e.g. "
                             "'deeplab/mobilenet_v3_small/*:crops_per_image=8' (repeatable)")
     train.add_argument("--pretrained", action="store_true", default=None,
                        help="ImageNet weights for DeepLab backbones (needs internet or a cache)")
     tune = p.add_argument_group("search and scheduling")
-    tune.add_argument("--search", default="grid", choices=["grid", "optuna"])
+    tune.add_argument("--search", default="grid", choices=list(SEARCHES),
+                      help="; ".join(f"{k}: {v.description}" for k, v in SEARCHES.items()))
     tune.add_argument("--num-samples", type=int, default=0,
                       help="extra Optuna trials beyond one per grid point")
-    tune.add_argument("--scheduler", default="asha", choices=["asha", "fifo"])
+    tune.add_argument("--scheduler", default=None, choices=list(SCHEDULERS),
+                      help="default: a grid file's 'scheduler', else " + "; ".join(
+                          f"{v.default_scheduler} for --search {k}" for k, v in SEARCHES.items())
+                      + "; --resume keeps the sweep's own")
     tune.add_argument("--grace-period", type=int, default=None,
                       help="ASHA: epochs before a trial can be stopped (default epochs/4)")
     tune.add_argument("--reduction-factor", type=float, default=3)
@@ -57,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fractions share a GPU between small models, e.g. 0.5")
     res.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray")
     res.add_argument("--address", default=None, help="join a Ray cluster ('auto' or host:port)")
-    res.add_argument("--storage", default="./runs", help="local folder, s3:// or gs:// URI")
+    res.add_argument("--storage", default=DEFAULT_STORAGE, help="local folder, s3:// or gs:// URI")
     res.add_argument("--name", default=None, help="sweep name (default: the grid's name)")
     res.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
     res.add_argument("--overwrite", action="store_true", help="replace a sweep of the same name")
@@ -110,7 +119,7 @@ def _write_report(settings, val=None) -> None:
 
 
 def _resume_command(args: argparse.Namespace, name: str) -> str:
-    storage = "" if args.storage == "./runs" else f" --storage {shlex.quote(args.storage)}"
+    storage = "" if args.storage == DEFAULT_STORAGE else f" --storage {shlex.quote(args.storage)}"
     return f"python tune_app.py --name {shlex.quote(name)}{storage} --resume"
 
 
@@ -148,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nInterrupted. The sweep's state is saved; continue it with:\n"
               f"  {_resume_command(args, name)}", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as exc:
+    except SegsweepError as exc:  # a user mistake; anything else is a bug: its traceback shows
         if args.debug:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from analysis.loading import ExperimentError
 from analysis.rankings import DEFAULT_TOLERANCE
+from segmodels.errors import SegsweepError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.time_inference:
             print(f"wrote {_time_inference(Path(args.run_dir).expanduser())}")
         path = build_report(args.run_dir, args.out, args.tolerance, not args.no_examples)
-    except ExperimentError as exc:
+    except SegsweepError as exc:  # ExperimentError, a CheckpointError, ...: user-facing
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -23,8 +23,9 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from analysis.loading import Experiment  # noqa: E402
 from segmodels import metrics  # noqa: E402
+from segmodels.classes import CLASS_NAMES  # noqa: E402
 from segmodels.colors import PALETTE, colorize  # noqa: E402
-from segmodels.data import CLASS_NAMES, Split  # noqa: E402
+from segmodels.data import Split  # noqa: E402
 from segmodels.transforms import normalize_image  # noqa: E402
 
 GOOD_IOU = 0.5  # a window counts as a good example from this IoU up
@@ -164,11 +165,10 @@ def _with_confusion(crop: Crop, preds, targets, class_id: int, names) -> Crop:
     return Crop(crop.image, crop.box, crop.iou, crop.recall, crop.pixels, name)
 
 
-def class_examples(preds: list[np.ndarray], val: Split,
+def class_examples(preds: list[np.ndarray], val: Split, cm: torch.Tensor,
                    names: tuple[str, ...] = CLASS_NAMES) -> list[ClassExamples]:
-    """Per class: the crops and sentences saying what was (not) found and why."""
-    cm = sum(metrics.confusion_matrix(torch.from_numpy(p), torch.from_numpy(t), len(names))
-             for p, t in zip(preds, val.masks))
+    """Per class: the crops and sentences saying what was (not) found and why.
+    ``cm``: the confusion matrix of ``preds`` over ``val``'s masks."""
     iou = metrics.iou_per_class(cm).tolist()
     out = []
     for c, name in enumerate(names):
@@ -249,7 +249,7 @@ def build_examples(exp: Experiment, val: Split, out_dir: Path) -> Examples | Non
         result.notes.append(f"recomputed val mIoU (global) {metrics.mean_iou(cm):.3f}; "
                             f"logged for epoch {epoch}: {logged[epoch]:.3f}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    for example in class_examples(preds, val):
+    for example in class_examples(preds, val, cm):
         if example.good or example.failure:
             example.path = draw_class(example, val, preds,
                                       out_dir / f"examples_{example.class_id}_{example.name}.png")

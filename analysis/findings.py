@@ -2,7 +2,9 @@
 
 Every sentence quotes the figures it rests on, so a reader can check it against the plots, and
 nothing is claimed that the numbers do not show (no "overfitting" unless validation loss really
-rises while training loss falls).
+rises while training loss falls). Trials that trained unequal work (ASHA stopped one early)
+are compared as such: training times are projected to the planned epochs, and a pair verdict
+from unequal epochs says so first.
 """
 
 from __future__ import annotations
@@ -13,7 +15,17 @@ import numpy as np
 import pandas as pd
 
 from analysis.comparisons import Pair, architecture
-from analysis.rankings import AXES, COST_AXES, MIOU, pareto_front, rank_groups, ties
+from analysis.rankings import (
+    AXES,
+    COST_AXES,
+    MIOU,
+    pareto_front,
+    projection_notes,
+    rank_groups,
+    ties,
+    value_texts,
+)
+from sweeps.equal_work import PROJECTED
 
 FINAL_METRICS = {"val_miou": "mIoU", "val_accuracy": "accuracy",
                  "val_mean_class_recall": "mean class recall"}
@@ -73,8 +85,9 @@ def _curves(history: pd.DataFrame, pair: Pair) -> dict[str, pd.DataFrame]:
 
 
 def compare_pair(trials: pd.DataFrame, history: pd.DataFrame, pair: Pair,
-                 tolerance: float) -> list[str]:
-    """Answers for one without/with comparison (course Tasks 1 and 2)."""
+                 tolerance: float, scheduler: str | None = None) -> list[str]:
+    """Answers for one without/with comparison (course Tasks 1 and 2). ``scheduler`` (the
+    sweep's, e.g. "asha") names who stopped a trial early."""
     t = trials.set_index("trial_id")
     off, on = t.loc[pair.off], t.loc[pair.on]
     s = pair.switch
@@ -83,8 +96,10 @@ def compare_pair(trials: pd.DataFrame, history: pd.DataFrame, pair: Pair,
         return [f"{pair.subject}: nothing to compare yet: {s.off} {off['status']} after "
                 f"{off['epochs_done']} epochs, {s.on} {on['status']} after {on['epochs_done']}."]
     b_off, b_on = float(off[MIOU]), float(on[MIOU])
-    lines = [f"{pair.subject}, {s.on}: best val mIoU {b_on:.3f} vs {b_off:.3f} {s.off} "
-             f"({b_on - b_off:+.3f})."]
+    unequal = off["epochs_done"] != on["epochs_done"]
+    lines = _unequal_work(off, on, curves, pair, scheduler) if unequal else []
+    lines.append(f"{pair.subject}, {s.on}: best val mIoU {b_on:.3f} vs {b_off:.3f} {s.off} "
+                 f"({b_on - b_off:+.3f}).")
     final = {k: c.iloc[-1] for k, c in curves.items()}
     better = [label for col, label in FINAL_METRICS.items()
               if final[pair.on][col] > final[pair.off][col]]
@@ -108,36 +123,64 @@ def compare_pair(trials: pd.DataFrame, history: pd.DataFrame, pair: Pair,
         winner = s.on if b_on > b_off else s.off
         lines.append(f"Verdict: {pair.subject} {winner} is better "
                      f"(best val mIoU {max(b_on, b_off):.3f} vs {min(b_on, b_off):.3f}).")
-    lines += _caveats(off, on)
-    return lines
+    return lines if unequal else lines + _caveats(scheduler, off, on)
 
 
-def _caveats(*rows: pd.Series) -> list[str]:
+def _why_short(row: pd.Series, scheduler: str | None) -> str:
+    """Why a trial has fewer epochs than planned, or "" when it has them all and finished."""
+    if row["status"] == "TERMINATED" and row["epochs_done"] >= row["epochs_planned"]:
+        return ""
+    if row["stopped_early"]:
+        return f"stopped early by {scheduler.upper() if scheduler else 'the scheduler'}"
+    return str(row["status"])
+
+
+def _unequal_work(off: pd.Series, on: pd.Series, curves: dict[str, pd.DataFrame], pair: Pair,
+                  scheduler: str | None) -> list[str]:
+    """The first lines of a verdict from unequal epochs: who trained what, and the two
+    compared over the epochs both trained."""
+    short, other = (off, on) if off["epochs_done"] < on["epochs_done"] else (on, off)
+
+    def trained(row: pd.Series, unit: str = "") -> str:
+        why = _why_short(row, scheduler)
+        return f"{row['epochs_done']} of {row['epochs_planned']}{unit}" + (f" ({why})" if why
+                                                                          else "")
+
+    n = int(short["epochs_done"])
+    best = {k: c.loc[c["epoch"] <= n, "val_miou"].max() for k, c in curves.items()}
+    epochs = "epoch 1" if n == 1 else f"epochs 1-{n}"
+    return [f"Unequal work: {short['name']} trained {trained(short, ' epochs')}, "
+            f"{other['name']} {trained(other)}; this comparison is provisional.",
+            f"Over the same epochs ({epochs} of each): best val mIoU {best[pair.on]:.3f} "
+            f"{pair.switch.on} vs {best[pair.off]:.3f} {pair.switch.off}."]
+
+
+def _caveats(scheduler: str | None, *rows: pd.Series) -> list[str]:
     out = []
     for row in rows:
-        if row["status"] != "TERMINATED" or row["epochs_done"] < row["epochs_planned"]:
-            why = "stopped early by the scheduler" if row["stopped_early"] else row["status"]
+        if why := _why_short(row, scheduler):
             out.append(f"Provisional: {row['name']} has {row['epochs_done']} of "
                        f"{row['epochs_planned']} epochs ({why}).")
     return out
 
 
 WINNER_WORDS = {MIOU: "Best mIoU", "size_mb": "Smallest", "inference_ms_cpu": "Fastest on CPU",
-                "inference_ms_gpu": "Fastest on GPU", "train_minutes": "Fastest to train"}
+                "inference_ms_gpu": "Fastest on GPU", PROJECTED: "Fastest to train"}
 
 
 def describe_tradeoffs(models: pd.DataFrame, tolerance: float) -> list[str]:
     """Who wins where (course Task 3): the winners per axis, the Pareto sets, each model's
-    ranks."""
+    ranks. Training time is compared at equal work (projected to the planned epochs)."""
     lines, ranks = [], {name: [] for name in models["name"]}
     for column, axis in AXES.items():
         values = models.set_index("name")[column].astype(float)
+        texts = value_texts(models, column, in_parentheses=True)
         groups = rank_groups(values, axis.higher_is_better, tolerance)
         if not groups:
             continue
         tie = f" (tie within {tolerance:.0%})" if len(groups[0]) > 1 else ""
         lines.append(f"{WINNER_WORDS[column]}: " + " = ".join(
-            f"{n} ({axis.format(values[n])})" for n in groups[0]) + tie + ".")
+            f"{n} ({texts[n]})" for n in groups[0]) + tie + ".")
         for rank, group in enumerate(groups, 1):
             for name in group:
                 ranks[name].append(f"#{rank} {axis.label}")
@@ -146,7 +189,26 @@ def describe_tradeoffs(models: pd.DataFrame, tolerance: float) -> list[str]:
         if front:
             lines.append(f"Pareto-optimal for mIoU vs {AXES[column].label}: {', '.join(front)}.")
     lines += [f"{name}: {', '.join(r)}." for name, r in ranks.items() if r]
+    notes = projection_notes(models)
+    if (notes != "").any():
+        lines.append("Training times of models that trained fewer epochs than planned are "
+                     "projected (minutes per trained epoch x planned epochs), so every model is "
+                     "compared on the same work: " + "; ".join(
+                         f"{n} {note}" for n, note in notes.items() if note) + ".")
     return lines
+
+
+def describe_scheduler(meta: dict, trials: pd.DataFrame) -> str:
+    """Which scheduler ran and why (the sweep record says), and what it did to the trials."""
+    name = (meta.get("settings") or {}).get("scheduler") or "unknown"
+    reason = meta.get("scheduler_reason")
+    text = f"{name}" + (f" (why: {str(reason).rstrip('.')})" if reason else "") + "."
+    stopped = trials.loc[trials["stopped_early"].eq(True), "name"].astype(str).tolist()
+    if stopped:
+        text += (f" It stopped {len(stopped)} trial(s) early ({', '.join(stopped)}): their "
+                 "training times are projected to the planned epochs, and comparisons with "
+                 "them say they are provisional.")
+    return text
 
 
 NOISE = 0.2  # identical networks whose timings differ more than this: noisy measurements
@@ -207,8 +269,10 @@ def reasons(trials: pd.DataFrame, history: pd.DataFrame, pair: Pair) -> list[str
     if off["epochs_done"] == 0 or on["epochs_done"] == 0:
         return []
     s = pair.switch
-    shown = COST_AXES if s.changes_model else ("train_minutes",)
-    costs = [f"{AXES[c].label} {AXES[c].format(on[c])} vs {AXES[c].format(off[c])}"
+    shown = COST_AXES if s.changes_model else (PROJECTED,)
+    both = trials[trials["trial_id"].isin([pair.off, pair.on])]
+    texts = {c: value_texts(both, c) for c in shown}
+    costs = [f"{AXES[c].label} {texts[c][on['name']]} vs {texts[c][off['name']]}"
              for c in shown if pd.notna(on[c]) and pd.notna(off[c])]
     out = [f"Cost {s.on} vs {s.off}: {'; '.join(costs)}."] if costs else []
     if not s.changes_model:

@@ -1,9 +1,14 @@
 """Load a stored segsweep experiment into two tidy tables: ``trials`` and ``history``.
 
-Only JSON files are read (``segsweep.json``, Ray's ``experiment_state-*.json``, each trial's
-``params.json`` and ``result.json``): no Ray import, no unpickling of ``tuner.pkl``, so loading
-is fast, safe, and works while the sweep still runs. A broken trial (missing or truncated file,
-deleted folder) never stops the load: it is left out and named in ``Experiment.skipped``.
+Only JSON files are read (``segsweep.json``, Ray's ``experiment_state-*.json`` through
+``sweeps.ray_state``, each trial's ``params.json`` and ``result.json``): no Ray import, no
+unpickling of ``tuner.pkl``, so loading is fast, safe, and works while the sweep still runs. A
+broken trial (missing or truncated file, deleted folder) never stops the load: it is left out
+and named in ``Experiment.skipped``.
+
+Trials are found by what Ray records (each trial's id and folder) and by their own files, never
+by the shape of a folder's name: Ray's ids differ by searcher (``1a2b3_00004`` on a grid, 8 hex
+digits under Optuna) and Ray renames a folder whose name is taken.
 
 A trial's configuration is resolved exactly as ``sweeps.trainable`` builds it:
 ``trial_defaults <- fixed <- grid point <- searched values`` (later wins).
@@ -12,7 +17,6 @@ A trial's configuration is resolved exactly as ``sweeps.trainable`` builds it:
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +25,24 @@ import numpy as np
 import pandas as pd
 
 from analysis.timing import missing_timing_note
-from sweeps.settings import INFERENCE_FILE, SWEEP_FILE, prefer_quiet_cpu_ms
+from segmodels.config import TrialConfig, trial_settings
+from segmodels.errors import SegsweepError
+from sweeps import ray_state
+from sweeps.equal_work import PROJECTED, projected_trial_minutes
+from sweeps.ray_state import RayTrial
+from sweeps.search import split_tune_config, trial_label
+from sweeps.settings import prefer_quiet_cpu_ms
+from sweeps.storage import (
+    CHECKPOINT_FILE,
+    CHECKPOINT_PREFIX,
+    ERROR_FILE,
+    INFERENCE_FILE,
+    META_FILE,
+    PARAMS_FILE,
+    RESULT_FILE,
+    SWEEP_FILE,
+)
 
-TRIAL_DIR = re.compile(r"^(?P<trial_id>[0-9a-f]+_\d{5})(?:_.*)?$")
 CONFIG_COLUMNS = ("model", "backbone", "aspp", "augment", "pretrained", "lr", "crop_size",
                   "batch_size", "optimizer", "seed")
 LAST_ROW_COLUMNS = ("best_val_miou", "best_epoch", "train_minutes", "inference_ms_cpu",
@@ -38,7 +57,7 @@ INTEGER_COLUMNS = ("epochs_planned", "epochs_done", "best_epoch", "params", "fai
                    "best_checkpoint_epoch")
 
 
-class ExperimentError(ValueError):
+class ExperimentError(SegsweepError, ValueError):
     """The folder is not a readable segsweep experiment; the message names it and the fix."""
 
 
@@ -90,29 +109,32 @@ def load_experiment(path: str | Path) -> Experiment:
     skipped: list[str] = []
     notes: list[str] = []
     ray = _ray_trials(path, notes)
-    folders = {m["trial_id"]: p for p in sorted(path.iterdir())
-               if p.is_dir() and (m := TRIAL_DIR.match(p.name))}
-    rows, history, configs, confusions = [], [], {}, {}
-    for trial_id in sorted(folders.keys() | ray.keys()):
-        info = ray.get(trial_id, {})
-        folder = folders.get(trial_id)
+    rows, history, configs, confusions, names = [], [], {}, {}, {}
+    for trial, folder in _find_trials(path, ray):
         try:
-            loaded = _load_trial(trial_id, folder, info, meta, skipped)
+            loaded = _load_trial(trial, folder, meta, skipped)
         except _Skip as exc:
-            where = folder.name if folder else f"{trial_id} ({info.get('config', {}).get('point')})"
+            where = folder.name if folder else f"{trial.trial_id} ({trial.config.get('point')})"
             skipped.append(f"{where}: {exc}")
+            continue
+        trial_id = loaded.row["trial_id"]
+        if trial_id in names:  # a copy of a trial's folder: the one Ray's state names wins
+            skipped.append(f"{folder.name}: a copy of trial {trial_id}'s folder; left out")
             continue
         rows.append(loaded.row)
         history.extend(loaded.history)
         configs[trial_id] = loaded.config
+        names[trial_id] = loaded.name
         confusions.update({(trial_id, e): cm for e, cm in loaded.confusions.items()})
+    rows.sort(key=lambda row: row["trial_id"])
     trials = pd.DataFrame(rows, columns=list(TRIAL_COLUMNS))
     for column in INTEGER_COLUMNS:  # nullable ints: "7", not "7.0", while a trial is pending
         trials[column] = pd.to_numeric(trials[column]).round().astype("Int64")
-    trials["name"] = _display_names(trials, configs)
+    trials["name"] = _display_names(trials["trial_id"], names)
+    trials[PROJECTED] = projected_trial_minutes(trials)  # beside the raw train_minutes
     _prefer_quiet_inference_times(path, trials, notes)
     history = _history_frame(history, trials)
-    labels = set(trials["label"]) | {i.get("config", {}).get("point") for i in ray.values()}
+    labels = set(trials["label"]) | {t.config.get("point") for t in ray.values()}
     for label in meta.get("points", {}):
         if label not in labels:
             skipped.append(f"grid point {label}: no trial folder and no Ray record "
@@ -147,6 +169,7 @@ class _Loaded:
     history: list[dict[str, Any]]
     config: dict[str, Any]
     confusions: dict[int, np.ndarray]
+    name: str  # its label plus searched values (sweeps.search.trial_label)
 
 
 def read_sweep_meta(path: Path) -> dict[str, Any]:
@@ -169,27 +192,34 @@ def read_sweep_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _ray_trials(path: Path, notes: list[str]) -> dict[str, dict[str, Any]]:
-    """trial_id -> {status, config, failures} from Ray's newest saved experiment state."""
-    # Newest session first by the time in the name, as Ray orders them: copies and syncs
-    # (aws s3 sync, Ray's final upload) reorder modification times.
-    states = sorted(path.glob("experiment_state-*.json"), key=lambda p: p.name)
-    if not states:
+def _ray_trials(path: Path, notes: list[str]) -> dict[str, RayTrial]:
+    """trial_id -> the trial as Ray's newest saved experiment state records it."""
+    if ray_state.newest_state_file(path) is None:
         notes.append("no Ray experiment state saved yet: trial status inferred from trial files")
         return {}
     try:
-        trials = {}
-        for entry in json.loads(states[-1].read_text())["trial_data"]:
-            trial = json.loads(entry[0])
-            runtime = json.loads(entry[1]) if len(entry) > 1 else {}
-            trials[trial["trial_id"]] = {"status": trial.get("status"),
-                                         "config": trial.get("config") or {},
-                                         "failures": runtime.get("num_failures", 0)}
-        return trials
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-        notes.append(f"{states[-1].name}: unreadable ({type(exc).__name__}: {exc}); "
-                     "trial status inferred from trial files")
+        return {t.trial_id: t for t in ray_state.read_trials(path)}
+    except ray_state.RayStateError as exc:
+        notes.append(f"{exc}; trial status inferred from trial files")
         return {}
+
+
+_Found = tuple[RayTrial | None, Path | None]  # (Ray's record, trial folder)
+
+
+def _find_trials(path: Path, ray: dict[str, RayTrial]) -> list[_Found]:
+    """Every trial: first those Ray's state records, in the folder it names (None if that is
+    gone or the trial has not started); then every other folder that holds a trial's own
+    files (a trial started after Ray last saved its state, or a sweep whose state is lost)."""
+    found: list[_Found] = []
+    for trial in ray.values():
+        folder = path / trial.folder if trial.folder else None
+        found.append((trial, folder if folder is not None and folder.is_dir() else None))
+    named = {path / t.folder for t in ray.values() if t.folder}
+    for folder in sorted(p for p in path.iterdir() if p.is_dir() and p not in named):
+        if (folder / PARAMS_FILE).is_file() or (folder / RESULT_FILE).is_file():
+            found.append((None, folder))
+    return found
 
 
 def _read_results(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
@@ -215,17 +245,13 @@ def _read_results(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def _resolve_config(meta: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    label = params.get("point")
+    label, searched = split_tune_config(params)
     point = meta["points"].get(label)
     if point is None:
         raise _Skip(f"grid point {label!r} from params.json is not in {SWEEP_FILE}")
-    defaults = meta.get("trial_defaults")
-    if defaults is None:  # records written before trial_defaults existed
-        from segmodels.config import TrialConfig
-
-        defaults = TrialConfig().to_dict()
-    searched = {k: v for k, v in params.items() if k != "point"}
-    return {**defaults, **meta.get("fixed", {}), **point, **searched}
+    # records written before trial_defaults existed: today's defaults
+    defaults = meta.get("trial_defaults") or TrialConfig().to_dict()
+    return trial_settings(meta.get("fixed", {}), point, searched, defaults=defaults)
 
 
 def _status(ray_status: str | None, has_error: bool, diverged: bool, done: int,
@@ -241,16 +267,18 @@ def _status(ray_status: str | None, has_error: bool, diverged: bool, done: int,
     return "TERMINATED" if done >= planned else "STOPPED"
 
 
-def _load_trial(trial_id: str, folder: Path | None, info: dict[str, Any],
-                meta: dict[str, Any], skipped: list[str]) -> _Loaded:
-    ray_status = info.get("status")
+def _load_trial(trial: RayTrial | None, folder: Path | None, meta: dict[str, Any],
+                skipped: list[str]) -> _Loaded:
+    """One trial from its folder, or from Ray's record alone while it is PENDING. ``trial``
+    None: a folder Ray's state does not name."""
+    ray_status = trial.status if trial else None
     if folder is None or not any(folder.iterdir()):
         if ray_status != "PENDING":
             raise _Skip("trial folder missing or empty (deleted, or never started)"
                         + (f"; Ray's status: {ray_status}" if ray_status else ""))
-        params, folder = info.get("config") or {}, None
+        params, folder = trial.config, None
     else:
-        params_file = folder / "params.json"
+        params_file = folder / PARAMS_FILE
         if not params_file.is_file():
             raise _Skip("params.json missing: which grid point and searched values it ran "
                         "is unknown")
@@ -261,9 +289,9 @@ def _load_trial(trial_id: str, folder: Path | None, info: dict[str, Any],
     config = _resolve_config(meta, params)
     results, error, checkpoint, checkpoint_epoch = [], None, None, None
     if folder is not None:
-        results, problems = _read_results(folder / "result.json")
+        results, problems = _read_results(folder / RESULT_FILE)
         skipped.extend(f"{folder.name}: {p}" for p in problems)
-        error_file = folder / "error.txt"
+        error_file = folder / ERROR_FILE
         error = _last_line(error_file) if error_file.is_file() else None
     # sweeps.trainable ends a diverged trial with a marker row (no metrics): not an epoch
     diverged = [r for r in results if r.get("diverged")]
@@ -271,6 +299,8 @@ def _load_trial(trial_id: str, folder: Path | None, info: dict[str, Any],
     if diverged:
         error = str(diverged[-1].get("failure") or "training diverged")
     last = results[-1] if results else {}
+    # Ray's id; for a folder its state does not name, the id Ray wrote in its rows
+    trial_id = trial.trial_id if trial else str(last.get("trial_id") or folder.name)
     done, planned = (last["epoch"] if results else 0), int(config["epochs"])
     status = _status(ray_status, error is not None, bool(diverged), done, planned)
     if folder is not None:
@@ -282,7 +312,7 @@ def _load_trial(trial_id: str, folder: Path | None, info: dict[str, Any],
         "stopped_early": status == "TERMINATED" and 0 < done < planned,
         "epochs_done": done, "final_val_miou": last.get("val_miou"),
         **{k: last.get(k) for k in LAST_ROW_COLUMNS},
-        "failures": info.get("failures", 0), "error": error,
+        "failures": trial.num_failures if trial else 0, "error": error,
         "trial_dir": str(folder) if folder else None,
         "best_checkpoint": str(checkpoint) if checkpoint else None,
         "best_checkpoint_epoch": checkpoint_epoch,
@@ -291,7 +321,7 @@ def _load_trial(trial_id: str, folder: Path | None, info: dict[str, Any],
                for r in results]
     confusions = {r["epoch"]: np.asarray(r["val_confusion"], dtype=np.int64)
                   for r in results if isinstance(r.get("val_confusion"), list)}
-    return _Loaded(row, history, config, confusions)
+    return _Loaded(row, history, config, confusions, trial_label(params))
 
 
 def _best_checkpoint(folder: Path, results: list[dict[str, Any]],
@@ -299,10 +329,10 @@ def _best_checkpoint(folder: Path, results: list[dict[str, Any]],
     """The kept checkpoint of the best epoch; else the kept one with the highest val mIoU."""
     reported = {r.get("checkpoint_dir_name"): r for r in results}
     kept: dict[int, tuple[float, Path]] = {}
-    for directory in folder.glob("checkpoint_*"):
-        file = directory / "checkpoint.pt"
+    for directory in folder.glob(f"{CHECKPOINT_PREFIX}*"):
+        file = directory / CHECKPOINT_FILE
         try:
-            meta = json.loads((directory / "meta.json").read_text())
+            meta = json.loads((directory / META_FILE).read_text())
         except (OSError, ValueError):
             meta = reported.get(directory.name)  # meta.json lost: result.json names the folder
         if file.is_file() and isinstance(meta, dict) and "epoch" in meta:
@@ -324,18 +354,12 @@ def _last_line(path: Path) -> str:
     return lines[-1] if lines else "error.txt is empty"
 
 
-def _display_names(trials: pd.DataFrame, configs: dict[str, dict[str, Any]]) -> list[str]:
-    """The grid label, plus the searched values that tell repeated labels (Optuna) apart."""
-    names = []
-    counts = trials["label"].value_counts()
-    for _, t in trials.iterrows():
-        if counts.get(t["label"], 0) <= 1:
-            names.append(str(t["label"]))
-            continue
-        cfg = configs[t["trial_id"]]
-        names.append(f"{t['label']} lr={cfg.get('lr'):.2g} crop={cfg.get('crop_size')} "
-                     f"[{t['trial_id']}]")
-    return names
+def _display_names(trial_ids: pd.Series, names: dict[str, str]) -> list[str]:
+    """Each trial's label plus the values searched for it (Optuna's lr and crop size), with
+    its id where two trials would otherwise share a name."""
+    shown = [names[t] for t in trial_ids]
+    return [f"{name} [{t}]" if shown.count(name) > 1 else name
+            for t, name in zip(trial_ids, shown)]
 
 
 def _history_frame(rows: list[dict[str, Any]], trials: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,8 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from analysis.comparisons import SWITCHES, Pair, course_models, find_pairs  # noqa: E402
 from analysis.loading import Experiment  # noqa: E402
-from analysis.rankings import MIOU, pareto_front  # noqa: E402
+from analysis.rankings import MIOU, pareto_front, projection_notes  # noqa: E402
+from sweeps.equal_work import PROJECTED  # noqa: E402
 
 OFF_COLOR, ON_COLOR = "tab:red", "tab:blue"  # the course's colours: red without, blue with
 CURVE_PANELS = (("val_miou", "val mIoU"), ("val_accuracy", "val pixel accuracy"),
@@ -125,7 +126,8 @@ def _pair_figure(ctx: PlotContext, pair: Pair) -> Figure:
 
 
 TRADEOFF_AXES = {  # file key -> (title, x label, [(column, marker label, marker)])
-    "train_minutes": ("training time", "training time (min)", [("train_minutes", "", "o")]),
+    "train_minutes": ("training time", "training time for the planned epochs (min)",
+                      [(PROJECTED, "", "o")]),
     "inference": ("inference time", "inference time (ms per {frame} frame)",
                   [("inference_ms_cpu", "CPU", "o"), ("inference_ms_gpu", "GPU", "^")]),
     "size_mb": ("model size", "model size (MB, fp32 parameters)", [("size_mb", "", "s")]),
@@ -134,7 +136,8 @@ TRADEOFF_AXES = {  # file key -> (title, x label, [(column, marker label, marker
 
 def tradeoff_figures(ctx: PlotContext) -> list[Figure]:
     """Course Task 3: best val mIoU against each cost, one dot per model, Pareto frontier
-    (lower cost, higher mIoU) joined by a dashed line."""
+    (lower cost, higher mIoU) joined by a dashed line. Training times projected from fewer
+    epochs than planned get their own hollow marker and "(projected ...)" beside the name."""
     models, how = course_models(ctx.exp.trials)
     out = []
     for key, (what, xlabel, series) in TRADEOFF_AXES.items():
@@ -147,10 +150,19 @@ def tradeoff_figures(ctx: PlotContext) -> list[Figure]:
         for column, device, marker in present:
             device = device if len(present) > 1 else ""  # name the device only to tell apart
             pts = models.dropna(subset=[column, MIOU])
-            ax.scatter(pts[column], pts[MIOU], marker=marker, s=60, zorder=3,
+            notes = (projection_notes(pts) if column == PROJECTED
+                     else pd.Series("", index=pts["name"])).to_numpy()
+            measured, projected = pts[notes == ""], pts[notes != ""]
+            ax.scatter(measured[column], measured[MIOU], marker=marker, s=60, zorder=3,
                        label=f"models ({device})" if device else "models")
-            for _, p in pts.iterrows():
-                ax.annotate(f"{p['name']}" + (f" [{device}]" if device else ""),
+            if not projected.empty:
+                ax.scatter(projected[column], projected[MIOU], marker=marker, s=60, zorder=3,
+                           facecolors="white", edgecolors="tab:orange", linewidths=1.5,
+                           label="fewer epochs than planned: time projected "
+                                 "(min per epoch x planned epochs)")
+            for (_, p), note in zip(pts.iterrows(), notes):
+                ax.annotate(f"{p['name']}" + (f" [{device}]" if device else "")
+                            + (f" ({note})" if note else ""),
                             (p[column], p[MIOU]), textcoords="offset points", xytext=(5, 4),
                             fontsize=7)
             front = pts.set_index("name").loc[pareto_front(pts, column)]
@@ -170,11 +182,20 @@ def tradeoff_figures(ctx: PlotContext) -> list[Figure]:
                ylabel="best val mIoU")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")
-        fig.text(0.01, -0.02, f"models: {how}", fontsize=7)
+        note = f"models: {how}" + _projected_note(models, [c for c, _, _ in present])
+        fig.text(0.01, -0.01, note, fontsize=7, va="top", wrap=True)
         path = _save(fig, ctx.out_dir / f"tradeoff_{key}.png")
-        out.append(Figure(f"tradeoff_{key}", title, path, f"models: {how}",
-                          tuple(models["trial_id"])))
+        out.append(Figure(f"tradeoff_{key}", title, path, note, tuple(models["trial_id"])))
     return out
+
+
+def _projected_note(models: pd.DataFrame, columns: list[str]) -> str:
+    if PROJECTED not in columns:
+        return ""
+    notes = projection_notes(models)
+    names = notes[notes != ""].index.tolist()
+    return (f"; training time projected to the planned epochs for {', '.join(names)} (they "
+            "trained fewer), so every model compares at equal work" if names else "")
 
 
 def _frame(exp: Experiment, models: pd.DataFrame) -> str:

@@ -5,6 +5,10 @@ Why ties: on a small validation set two models 1% apart are not reliably ordered
 course's own report merges such models ("almost the same"). Two values tie when they differ by
 at most ``tolerance`` relative to the larger one; a tie group is anchored at its best member,
 so ties never chain across a long run of small steps.
+
+Training time is compared at equal work: the axis is ``PROJECTED`` (minutes for the planned
+epochs, see ``sweeps.equal_work``), so a trial the scheduler stopped early is ranked by what
+its planned epochs would take, never first because it stopped; its values say "projected".
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import math
 from dataclasses import dataclass
 
 import pandas as pd
+
+from sweeps.equal_work import PROJECTED, projection_note
 
 DEFAULT_TOLERANCE = 0.05
 MIOU = "best_val_miou"
@@ -41,9 +47,32 @@ AXES: dict[str, Axis] = {a.column: a for a in (
     Axis("size_mb", "model size", False, "MB"),
     Axis("inference_ms_cpu", "CPU inference time", False, "ms/frame"),
     Axis("inference_ms_gpu", "GPU inference time", False, "ms/frame"),
-    Axis("train_minutes", "training time", False, "min"),
+    Axis(PROJECTED, "training time for the planned epochs", False, "min"),
 )}
 COST_AXES = tuple(c for c, a in AXES.items() if not a.higher_is_better)
+
+
+def value_texts(trials: pd.DataFrame, column: str, in_parentheses: bool = False) -> pd.Series:
+    """Each model's value on ``column`` as sentences quote it, indexed by name: "1.67 min
+    (projected from 1 of 3 epochs)" (``in_parentheses``: "1.67 min, projected from ...") for a
+    training time projected from fewer epochs, so a reader never takes it for a measurement."""
+    axis = AXES[column]
+    texts = trials.set_index("name")[column].astype(float).map(
+        lambda v: axis.format(v) if pd.notna(v) else "")
+    if column != PROJECTED:
+        return texts
+    return pd.Series([(f"{text}, {n}" if in_parentheses else f"{text} ({n})") if n else text
+                      for text, n in zip(texts, projection_notes(trials))], index=texts.index)
+
+
+def projection_notes(trials: pd.DataFrame) -> pd.Series:
+    """"projected from 1 of 3 epochs" per model name; "" for a model that trained all its
+    epochs (or a table without epoch counts)."""
+    names = trials["name"].astype(str)
+    if not {"epochs_done", "epochs_planned"} <= set(trials.columns):
+        return pd.Series("", index=names)
+    return pd.Series([projection_note(d, p) for d, p in
+                      zip(trials["epochs_done"], trials["epochs_planned"])], index=names)
 
 
 def ties(a: float, b: float, tolerance: float) -> bool:
@@ -83,9 +112,10 @@ def pareto_front(trials: pd.DataFrame, x: str, y: str = MIOU) -> list[str]:
 
 def rankings_table(trials: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> pd.DataFrame:
     """Long table: one row per axis x model with its rank (tied models share a rank), value,
-    the models it ties with, and (cost axes) whether it is Pareto-optimal for mIoU vs that
-    axis."""
+    the models it ties with, (cost axes) whether it is Pareto-optimal for mIoU vs that axis,
+    and a note where the value is projected from fewer epochs."""
     rows = []
+    notes = projection_notes(trials)
     for column, axis in AXES.items():
         if column not in trials:
             continue
@@ -97,19 +127,22 @@ def rankings_table(trials: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -
                     "axis": column, "rank": rank, "name": name, "value": values[name],
                     "unit": axis.unit, "tied_with": "; ".join(n for n in group if n != name),
                     "pareto_optimal": (name in front) if column in COST_AXES else None,
+                    "note": notes[name] if column == PROJECTED else "",
                 })
     return pd.DataFrame(rows, columns=["axis", "rank", "name", "value", "unit", "tied_with",
-                                       "pareto_optimal"])
+                                       "pareto_optimal", "note"])
 
 
 def ranking_lines(trials: pd.DataFrame, column: str,
                   tolerance: float = DEFAULT_TOLERANCE) -> list[str]:
-    """``["1. a (0.41) = b (0.40) (tie within 5%)", "2. c (0.30)"]``."""
+    """``["1. a (0.41) = b (0.40) (tie within 5%)", "2. c (0.30)"]``; a projected training
+    time reads "c (1.67 min, projected from 1 of 3 epochs)"."""
     axis = AXES[column]
     values = trials.set_index("name")[column].astype(float)
+    texts = value_texts(trials, column, in_parentheses=True)
     lines = []
     for rank, group in enumerate(rank_groups(values, axis.higher_is_better, tolerance), 1):
-        members = " = ".join(f"{n} ({axis.format(values[n])})" for n in group)
+        members = " = ".join(f"{n} ({texts[n]})" for n in group)
         tie = f" (tie within {tolerance:.0%})" if len(group) > 1 else ""
         lines.append(f"{rank}. {members}{tie}")
     return lines
@@ -120,9 +153,14 @@ def rankings_markdown(trials: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE
     """Every axis in order, ties called out, then the Pareto sets (mIoU vs each cost)."""
     out = [f"# {title}", "",
            f"Models within {tolerance:.0%} of each other (relative) are ranked as a tie.", ""]
+    notes = projection_notes(trials)
+    projected = notes[notes != ""].index.tolist()
     for column, axis in AXES.items():
         out.append(f"## {axis.label} ({axis.direction})")
         out.append("")
+        if column == PROJECTED and projected:
+            out += [f"Trained fewer epochs than planned, so ranked by minutes per trained epoch "
+                    f"x planned epochs (projected): {', '.join(projected)}.", ""]
         lines = ranking_lines(trials, column, tolerance) if column in trials else []
         out.extend(lines or ["not measured for any model (no GPU in this sweep?)"
                              if column == "inference_ms_gpu" else "no values yet"])

@@ -19,13 +19,21 @@ from analysis.comparisons import course_models, find_pairs
 from analysis.findings import (
     compare_pair,
     describe_baseline,
+    describe_scheduler,
     describe_tradeoffs,
     reasons,
     timing_noise,
 )
 from analysis.loading import Experiment, load_experiment
 from analysis.plots import Figure, build_plots
-from analysis.rankings import AXES, DEFAULT_TOLERANCE, rankings_markdown, rankings_table
+from analysis.rankings import (
+    AXES,
+    DEFAULT_TOLERANCE,
+    projection_notes,
+    rankings_markdown,
+    rankings_table,
+)
+from sweeps.equal_work import PROJECTED
 
 if TYPE_CHECKING:  # torch-heavy modules load only once a real experiment is found
     from analysis.examples import Examples
@@ -49,8 +57,8 @@ QUESTIONS = {
                 "available) and the failure cases.",
 }
 TRIAL_TABLE = ("name", "status", "epochs_done", "epochs_planned", "best_val_miou", "best_epoch",
-               "train_minutes", "inference_ms_cpu", "inference_ms_gpu", "size_mb", "params",
-               "lr", "crop_size", "hostname", "trial_id")
+               "train_minutes", PROJECTED, "inference_ms_cpu", "inference_ms_gpu", "size_mb",
+               "params", "lr", "crop_size", "hostname", "trial_id")
 
 
 @dataclass
@@ -77,7 +85,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
     """
     exp = load_experiment(run_dir)  # fails fast, before torch is imported
     from analysis.dataset import load_validation
-    from sweeps.summary import constant_predictor_miou
+    from segmodels.metrics import constant_predictor_miou
 
     out = Path(out_dir) if out_dir is not None else exp.path / "report"
     out.mkdir(parents=True, exist_ok=True)
@@ -121,9 +129,9 @@ def _run_section(d: ReportData) -> str:
     settings, data, hw = meta.get("settings", {}), meta.get("data", {}), meta.get("hardware", {})
     parts = [f"<h1>segsweep report: {html.esc(exp.name)}</h1>",
              f"<p>Experiment {html.esc(exp.path)}; grid {html.esc(meta.get('grid'))}, search "
-             f"{html.esc(settings.get('search'))}, scheduler {html.esc(settings.get('scheduler'))}"
-             f"; started {html.esc(meta.get('started', '?'))}; report written "
-             f"{time.strftime('%Y-%m-%d %H:%M:%S')}.</p>"]
+             f"{html.esc(settings.get('search'))}; started {html.esc(meta.get('started', '?'))}"
+             f"; report written {time.strftime('%Y-%m-%d %H:%M:%S')}.</p>",
+             f"<p><b>Scheduler:</b> {html.esc(describe_scheduler(meta, exp.trials))}</p>"]
     if data.get("synthetic"):
         parts.append(f'<p class="banner">SYNTHETIC DATA: every number below comes from the '
                      f"generated look-alike dataset at {html.esc(data.get('root'))}, not from "
@@ -177,7 +185,8 @@ def _switch_section(d: ReportData, key: str, number: int, heading: str) -> str:
         parts.append(f'<p class="skip">No two trials differ only in {key}: nothing to compare '
                      "(the homework grid has this pair).</p>")
     for pair in pairs:
-        lines = compare_pair(d.exp.trials, d.exp.history, pair, d.tolerance)
+        lines = compare_pair(d.exp.trials, d.exp.history, pair, d.tolerance,
+                             d.exp.meta.get("settings", {}).get("scheduler"))
         lines += reasons(d.exp.trials, d.exp.history, pair)
         parts.append(f"<h3>{html.esc(pair.subject)}</h3>" + html.bullets(lines, "answer"))
         fig = figures.get((pair.off, pair.on))
@@ -196,10 +205,13 @@ def _tradeoff_section(d: ReportData) -> str:
     parts.append(html.bullets(describe_tradeoffs(models, d.tolerance)
                               + [describe_baseline(models, d.baseline)]
                               + timing_noise(d.exp.trials, d.exp.configs), "answer"))
-    columns = ["name", *AXES]
-    parts.append(html.table(models[columns].rename(columns={c: a.label + (f" ({a.unit})" if
-                                                               a.unit else "")
-                                                           for c, a in AXES.items()})))
+    table = models[["name", *AXES]].astype(object)
+    notes = projection_notes(models).to_numpy()
+    short = notes != ""
+    table.loc[short, PROJECTED] = [f"{v:.4g} ({n})" for v, n in
+                                   zip(models.loc[short, PROJECTED], notes[short])]
+    parts.append(html.table(table.rename(columns={c: a.label + (f" ({a.unit})" if a.unit else "")
+                                                  for c, a in AXES.items()})))
     parts += [html.figure(f.path, f.title, f.note) for f in d.figures_of("tradeoff")]
     return "\n".join(parts)
 

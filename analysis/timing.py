@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sweeps.settings import INFERENCE_FILE
+from sweeps.storage import INFERENCE_FILE
 
 
 def missing_timing_note(run_dir: Path) -> str | None:

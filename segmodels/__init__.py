@@ -3,23 +3,22 @@
 from segmodels import metrics
 from segmodels.backbones import PretrainedWeightsUnavailable, list_backbones
 from segmodels.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from segmodels.classes import CLASS_NAMES, NUM_CLASSES
 from segmodels.config import TrialConfig
-from segmodels.data import (
-    CLASS_NAMES,
-    DatasetError,
-    SegmentationData,
-    load_dataset,
-    validate_dataset,
-)
+from segmodels.data import DatasetError, SegmentationData, load_dataset, validate_dataset
+from segmodels.errors import ConfigError, SegsweepError
 from segmodels.registry import create_model, list_models, model_configs, model_label
 from segmodels.size import model_size_mb, parameter_count
 
 __all__ = [
     "CLASS_NAMES",
+    "NUM_CLASSES",
     "CheckpointError",
+    "ConfigError",
     "DatasetError",
     "PretrainedWeightsUnavailable",
     "SegmentationData",
+    "SegsweepError",
     "TrialConfig",
     "create_model",
     "list_backbones",

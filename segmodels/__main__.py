@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument(f"--{flag.replace('_', '-')}", type=kind,
                        default=getattr(TrialConfig(), flag))
     args = p.parse_args(argv)
-    from segmodels.synthetic import ensure_generated
+    from segmodels.metrics import constant_predictor_miou
+    from segmodels.synthetic import SYNTHETIC_DIR, ensure_generated
     from segmodels.trial import LocalReporter, train_trial
-    from sweeps.settings import SYNTHETIC_DIR
 
     try:
         data = load_dataset(args.data or ensure_generated(SYNTHETIC_DIR.expanduser()))
@@ -41,8 +41,6 @@ def main(argv: list[str] | None = None) -> int:
                                             "crop_size", "batch_size", "lr", "seed")}
     history = train_trial(config, data, reporter=LocalReporter(args.out), log_dir=args.out)
     best = max(history, key=lambda row: row["val_miou"])
-    from sweeps.summary import constant_predictor_miou
-
     print(f"best val mIoU {best['val_miou']:.3f} at epoch {best['epoch']} "
           f"(constant-prediction baseline {constant_predictor_miou(data.val):.3f}); "
           f"checkpoints in {args.out}")

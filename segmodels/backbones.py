@@ -20,8 +20,10 @@ from torch import nn
 from torchvision import models as tvm
 from torchvision.models._utils import IntermediateLayerGetter
 
+from segmodels.errors import ConfigError, SegsweepError
 
-class PretrainedWeightsUnavailable(RuntimeError):
+
+class PretrainedWeightsUnavailable(SegsweepError, RuntimeError):
     """ImageNet weights were asked for but could not be downloaded or read from the cache."""
 
 
@@ -32,7 +34,6 @@ class BackboneSpec:
     output_stride: int
     supports_dilation: bool
     dilated_output_stride: int | None = None
-    weights_name: str = ""  # torchvision weights enum entry, for error messages
 
 
 def _load_torchvision(factory: Callable[..., nn.Module], weights, **kwargs) -> nn.Module:
@@ -82,11 +83,9 @@ class _OutputOnly(nn.Module):
 
 # ResNet18 uses BasicBlocks, which torchvision cannot dilate; VGG downsamples by max-pooling.
 BACKBONES: dict[str, BackboneSpec] = {
-    "resnet18": BackboneSpec(_resnet18, 512, 32, False, weights_name="ResNet18_Weights"),
-    "vgg11_bn": BackboneSpec(_vgg11_bn, 512, 32, False, weights_name="VGG11_BN_Weights"),
-    "mobilenet_v3_small": BackboneSpec(
-        _mobilenet_v3_small, 576, 32, True, 16, weights_name="MobileNet_V3_Small_Weights"
-    ),
+    "resnet18": BackboneSpec(_resnet18, 512, 32, False),
+    "vgg11_bn": BackboneSpec(_vgg11_bn, 512, 32, False),
+    "mobilenet_v3_small": BackboneSpec(_mobilenet_v3_small, 576, 32, True, 16),
 }
 
 
@@ -98,7 +97,7 @@ def get_backbone_spec(name: str) -> BackboneSpec:
     try:
         return BACKBONES[name]
     except KeyError:
-        raise ValueError(
+        raise ConfigError(
             f"unknown backbone {name!r}; supported: {', '.join(list_backbones())}"
         ) from None
 
@@ -108,7 +107,7 @@ def build_backbone(name: str, *, pretrained: bool = False, dilated: bool = False
     spec = get_backbone_spec(name)
     if dilated and not spec.supports_dilation:
         dilatable = [n for n, s in BACKBONES.items() if s.supports_dilation]
-        raise ValueError(
+        raise ConfigError(
             f"backbone {name!r} does not support dilated (output stride "
             f"< {spec.output_stride}) mode; backbones that do: {', '.join(dilatable)}"
         )

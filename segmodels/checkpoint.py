@@ -13,12 +13,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from segmodels.classes import NUM_CLASSES
+from segmodels.errors import SegsweepError
+
 FORMAT = "segsweep-checkpoint"
 VERSION = 1
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(SegsweepError, ValueError):
     """A file that is not a readable segsweep checkpoint; the message names it."""
 
 
@@ -61,6 +64,6 @@ def model_from_checkpoint(path: str | Path, map_location: str = "cpu") -> tuple[
     cfg = TrialConfig.from_dict(state["config"])
     # Weights come from the checkpoint: never download ImageNet weights to be overwritten.
     args = {**cfg.model_args(), "pretrained": None}
-    model = create_model(cfg.model, num_classes=state.get("num_classes", 8), **args)
+    model = create_model(cfg.model, num_classes=state.get("num_classes", NUM_CLASSES), **args)
     model.load_state_dict(state["model"])
     return model.eval(), state

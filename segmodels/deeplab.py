@@ -8,6 +8,8 @@ from torch import nn
 
 from segmodels.aspp import ASPP, DeepLabHead
 from segmodels.backbones import build_backbone, get_backbone_spec
+from segmodels.classes import NUM_CLASSES
+from segmodels.errors import ConfigError
 
 
 class DeepLab(nn.Module):
@@ -15,7 +17,7 @@ class DeepLab(nn.Module):
         self,
         backbone: str = "resnet18",
         aspp: bool = True,
-        num_classes: int = 8,
+        num_classes: int = NUM_CLASSES,
         pretrained: bool = False,
         output_stride: int | None = None,
         aspp_rates: tuple[int, ...] = (12, 24, 36),
@@ -25,7 +27,7 @@ class DeepLab(nn.Module):
         spec = get_backbone_spec(backbone)
         if output_stride not in (None, spec.output_stride, spec.dilated_output_stride):
             strides = sorted({s for s in (spec.output_stride, spec.dilated_output_stride) if s})
-            raise ValueError(
+            raise ConfigError(
                 f"backbone {backbone!r} supports output_stride in {strides}, got {output_stride}"
             )
         dilated = output_stride is not None and output_stride != spec.output_stride

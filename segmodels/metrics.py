@@ -7,11 +7,16 @@ so a class that never occurs counts neither as 0 nor as 1.
 
 The course computed IoU and recall per image (with an ``eps``) and averaged over images; that
 variant is ``per_image_scores`` for users who compare against course numbers.
+``constant_predictor_miou`` is the baseline every report sets a model's mIoU against.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+from segmodels.classes import NUM_CLASSES
+from segmodels.data import Split
 
 
 def confusion_matrix(
@@ -28,10 +33,6 @@ def confusion_matrix(
 
 def _as_float(cm: torch.Tensor) -> torch.Tensor:
     return cm.to(torch.float64)
-
-
-def true_positives(cm: torch.Tensor) -> torch.Tensor:
-    return _as_float(cm).diagonal()
 
 
 def iou_per_class(cm: torch.Tensor) -> torch.Tensor:
@@ -88,10 +89,17 @@ def per_image_scores(
     return course_scores(confusion_matrix(pred, target, num_classes)[None], eps)
 
 
-def summarize(cm: torch.Tensor) -> dict[str, float]:
-    """The validation metrics the trainer logs each epoch."""
-    return {
-        "miou": mean_iou(cm),
-        "accuracy": pixel_accuracy(cm),
-        "mean_class_recall": mean_class_recall(cm),
-    }
+def constant_predictor_miou(val: Split, num_classes: int = NUM_CLASSES) -> float:
+    """mIoU of the best single-class prediction everywhere: the floor a model must beat.
+
+    0.0 for a split without pixels. Mask values >= ``num_classes`` are not counted.
+    """
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for mask in val.masks:
+        counts += np.bincount(mask.ravel(), minlength=num_classes)[:num_classes]
+    best = 0.0
+    for c in range(num_classes):
+        cm = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+        cm[:, c] = torch.from_numpy(counts)  # every pixel predicted as c
+        best = max(best, mean_iou(cm))  # an empty split's nan loses to 0.0
+    return best

@@ -6,7 +6,6 @@ synchronised to Python once per epoch, in ``epoch_metrics``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,30 +14,12 @@ import torch
 from torch import nn
 
 from segmodels import metrics
+from segmodels.classes import CLASS_NAMES
 from segmodels.colors import side_by_side
 from segmodels.config import TrialConfig
-from segmodels.data import CLASS_NAMES
+from segmodels.optim import LR_SCHEDULERS, OPTIMIZERS
 from segmodels.registry import create_model
 from segmodels.transforms import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
-
-OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "adam": lambda params, cfg: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
-    "adamw": lambda params, cfg: torch.optim.AdamW(
-        params, lr=cfg.lr, weight_decay=cfg.weight_decay
-    ),
-    "sgd": lambda params, cfg: torch.optim.SGD(
-        params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay
-    ),
-}
-
-LR_SCHEDULERS: dict[str, Callable[[torch.optim.Optimizer, TrialConfig], Any]] = {
-    "none": lambda opt, cfg: torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1.0),
-    "step": lambda opt, cfg: torch.optim.lr_scheduler.StepLR(opt, max(1, cfg.epochs // 3), 0.1),
-    "cosine": lambda opt, cfg: torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs),
-    "poly": lambda opt, cfg: torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda epoch: (1 - min(epoch, cfg.epochs - 1) / cfg.epochs) ** 0.9
-    ),
-}
 
 
 def _denormalize(image: torch.Tensor) -> np.ndarray:
@@ -129,8 +110,9 @@ class SegmentationModule(pl.LightningModule):
         return row
 
     def configure_optimizers(self):
-        optimizer = OPTIMIZERS[self.cfg.optimizer](self.parameters(), self.cfg)
-        scheduler = LR_SCHEDULERS[self.cfg.lr_scheduler](optimizer, self.cfg)
+        cfg = self.cfg
+        optimizer = OPTIMIZERS[cfg.optimizer](self.parameters(), cfg.lr, cfg.weight_decay)
+        scheduler = LR_SCHEDULERS[cfg.lr_scheduler](optimizer, cfg.epochs)
         if self.resume_state is not None:
             optimizer.load_state_dict(self.resume_state["optimizer"])
             scheduler.load_state_dict(self.resume_state["lr_scheduler"])

@@ -9,7 +9,9 @@ from typing import Any
 from torch import nn
 
 from segmodels.backbones import list_backbones
+from segmodels.classes import NUM_CLASSES
 from segmodels.deeplab import DeepLab
+from segmodels.errors import ConfigError
 from segmodels.unet import UNet
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
@@ -22,20 +24,20 @@ def list_models() -> list[str]:
     return sorted(MODELS)
 
 
-def create_model(name: str, *, num_classes: int = 8, **kwargs: Any) -> nn.Module:
+def create_model(name: str, *, num_classes: int = NUM_CLASSES, **kwargs: Any) -> nn.Module:
     """Build a registered architecture.
 
     ``None`` values are dropped so callers (CLI, grids) that leave an option unset never override
     the architecture's own default: each default lives in one place.
     """
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; supported: {', '.join(list_models())}")
+        raise ConfigError(f"unknown model {name!r}; supported: {', '.join(list_models())}")
     builder = MODELS[name]
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     accepted = set(inspect.signature(builder).parameters) - {"num_classes"}
     unknown = sorted(set(kwargs) - accepted)
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"model {name!r} does not take {', '.join(unknown)}; "
             f"its options are: {', '.join(sorted(accepted))}"
         )

@@ -11,22 +11,17 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-CLASS_NAMES: tuple[str, ...] = (
-    "background",
-    "building",
-    "road",
-    "water",
-    "tree",
-    "vehicle",
-    "pool",
-    "grass",
-)
+# Where the CLIs generate the dataset when no --data is given; $SEGSWEEP_CACHE moves it.
+SYNTHETIC_DIR = Path(os.environ.get("SEGSWEEP_CACHE", "~/.cache/segsweep")) / "synthetic"
+
+# Class ids, in segmodels.classes.CLASS_NAMES order.
 _BG, _BUILDING, _ROAD, _WATER, _TREE, _VEHICLE, _POOL, _GRASS = range(8)
 
 _MARKER = "SYNTHETIC.json"

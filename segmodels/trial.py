@@ -123,6 +123,7 @@ class _EpochReporter(pl.Callback):
             self.best = {"val_miou": row["val_miou"], "epoch": epoch}
         row.update(
             epoch=epoch,
+            epochs_planned=self.module.cfg.epochs,  # a stopped trial's time is projected to it
             epoch_seconds=epoch_seconds,
             train_minutes=self.train_seconds / 60,
             best_val_miou=self.best["val_miou"],

@@ -11,6 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segmodels.classes import NUM_CLASSES
+from segmodels.errors import ConfigError
+
 
 class ConvBlock(nn.Sequential):
     def __init__(self, in_ch: int, out_ch: int):
@@ -51,14 +54,14 @@ class UpBlock(nn.Module):
 class UNet(nn.Module):
     def __init__(
         self,
-        num_classes: int = 8,
+        num_classes: int = NUM_CLASSES,
         min_channels: int = 32,
         max_channels: int = 512,
         num_down_blocks: int = 4,
     ):
         super().__init__()
         if num_down_blocks < 1:
-            raise ValueError(f"num_down_blocks must be >= 1, got {num_down_blocks}")
+            raise ConfigError(f"num_down_blocks must be >= 1, got {num_down_blocks}")
         self.num_down_blocks = num_down_blocks
         channels = [min(min_channels * 2**i, max_channels) for i in range(num_down_blocks + 1)]
         self.stem = ConvBlock(3, channels[0])

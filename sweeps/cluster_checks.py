@@ -7,16 +7,10 @@ path therefore has to be the same shared folder on every node, or be an object-s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def is_local_storage(storage: str) -> bool:
-    """True for a path on the node's own disk: no scheme, or ``file://``."""
-    return not _URI.match(storage) or storage.lower().startswith("file://")
+from sweeps.storage import is_remote_storage
 
 
 def alive_nodes(nodes: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -33,7 +27,7 @@ def storage_warning(storage: str, nodes: Iterable[Mapping[str, Any]]) -> str | N
     at the same path on every node, so it warns in both cases and says how to tell them apart.
     """
     n_alive = len(alive_nodes(nodes))
-    if n_alive < 2 or not is_local_storage(storage):
+    if n_alive < 2 or is_remote_storage(storage):
         return None
     return (
         f"warning: this Ray cluster has {n_alive} nodes but --storage {storage} is a local "

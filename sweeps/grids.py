@@ -15,6 +15,8 @@ User YAML grid::
       augment: [false, true]
     fixed:                # optional: settings shared by every point (CLI flags override)
       epochs: 20
+    scheduler: asha       # optional: asha or fifo (default fifo: every point trains its
+                          # full epochs; --scheduler overrides)
 """
 
 from __future__ import annotations
@@ -22,23 +24,24 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import itertools
-import types
-import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from segmodels import config
 from segmodels.backbones import list_backbones
-from segmodels.config import TrialConfig
+from segmodels.errors import ConfigError, SegsweepError
 from segmodels.registry import list_models, model_label
+from sweeps.search import SCHEDULERS
 
 MODEL_AXES = ("model", "backbone", "aspp", "augment")
+TOP_LEVEL_KEYS = ("axes", "fixed", "scheduler")
 _NO_BACKBONE_MODELS = {"unet"}
 
 
-class GridError(ValueError):
+class GridError(SegsweepError, ValueError):
     """A grid that cannot run; the message names the file and key and lists valid values."""
 
 
@@ -122,6 +125,7 @@ class Grid:
     points: list[dict[str, Any]]
     fixed: dict[str, Any] = dataclasses.field(default_factory=dict)
     source: str = ""
+    scheduler: str | None = None  # a grid file's own choice; None: the search's default
 
     @property
     def labels(self) -> list[str]:
@@ -157,13 +161,20 @@ def load_grid_file(path: Path) -> Grid:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise GridError(f"{path}: not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GridError(f"{path}: cannot be read ({exc})") from None
     if not isinstance(raw, dict):
         raise GridError(f"{path}: a grid must be a mapping with 'axes' (and optional 'fixed')")
-    unknown = sorted(set(raw) - {"axes", "fixed"})
+    unknown = sorted(set(raw) - set(TOP_LEVEL_KEYS))
     if unknown:
         raise GridError(
-            f"{path}: unknown top-level key(s) {', '.join(unknown)}; valid keys: axes, fixed"
+            f"{path}: unknown top-level key(s) {', '.join(unknown)}; valid keys: "
+            f"{', '.join(TOP_LEVEL_KEYS)}"
         )
+    scheduler = raw.get("scheduler")
+    if scheduler is not None and scheduler not in SCHEDULERS:
+        raise GridError(f"{path}: scheduler = {scheduler!r} is not valid; valid values: "
+                        f"{', '.join(SCHEDULERS)}")
     axes, fixed = raw.get("axes"), raw.get("fixed") or {}
     if not isinstance(axes, dict) or not axes:
         raise GridError(
@@ -184,7 +195,7 @@ def load_grid_file(path: Path) -> Grid:
     # Model settings now live in the points, where UNet drops backbone/aspp; left in the fixed
     # settings they would come back into UNet's config.
     shared = {k: v for k, v in fixed.items() if k not in MODEL_AXES}
-    return Grid(grid_name(str(path)), points, shared, source=str(path))
+    return Grid(grid_name(str(path)), points, shared, source=str(path), scheduler=scheduler)
 
 
 def _point_axes(axes: dict[str, list[Any]], fixed: dict[str, Any]) -> dict[str, list[Any]]:
@@ -196,45 +207,12 @@ def _point_axes(axes: dict[str, list[Any]], fixed: dict[str, Any]) -> dict[str, 
     return merged
 
 
-_CHOICES: dict[str, Callable[[], list[str]]] = {
-    "model": list_models,
-    "backbone": list_backbones,
-}
-_FIELDS = {f.name: f for f in dataclasses.fields(TrialConfig)}
-_TYPE_HINTS = typing.get_type_hints(TrialConfig)
-
-
-def _type_ok(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, arg) for arg in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    base = origin or hint
-    if isinstance(value, bool):
-        return base is bool
-    if base is float:
-        return isinstance(value, (int, float))
-    return isinstance(value, base)
-
-
 def check_value(source: Path | str, where: str, key: str, value: Any) -> None:
-    """One config key/value against TrialConfig's fields, types and registries."""
-    if key not in _FIELDS:
-        raise GridError(
-            f"{source}: unknown key {where!r}; valid keys: {', '.join(sorted(_FIELDS))}"
-        )
-    if key in _CHOICES:
-        valid = _CHOICES[key]()
-        if value not in valid:
-            raise GridError(
-                f"{source}: {where} = {value!r} is not valid; valid values: {', '.join(valid)}"
-            )
-        return
-    hint = _TYPE_HINTS[key]
-    if not _type_ok(value, hint):
-        name = getattr(hint, "__name__", str(hint))
-        raise GridError(f"{source}: {where} = {value!r} has the wrong type; expected {name}")
+    """One grid setting, checked by TrialConfig; the error names the file and the key."""
+    try:
+        config.check_value(key, value, where)
+    except ConfigError as exc:
+        raise GridError(f"{source}: {exc}") from None
 
 
 def parse_point_setting(text: str) -> tuple[str, str, Any]:
@@ -248,29 +226,11 @@ def parse_point_setting(text: str) -> tuple[str, str, Any]:
     if key in MODEL_AXES:
         raise GridError(f"--point-set {text!r}: {key!r} names the model itself; put model "
                         "variants in a grid file's axes instead")
-    if key not in _FIELDS:
-        raise GridError(f"--point-set {text!r}: unknown key {key!r}; valid keys: "
-                        f"{', '.join(sorted(_FIELDS))}")
-    value = _typed(key, raw.strip())
-    check_value("--point-set", key, key, value)
+    try:
+        value = config.parse_value(key, raw.strip())
+    except ConfigError as exc:
+        raise GridError(f"--point-set {text!r}: {exc}") from None
     return pattern.strip(), key, value
-
-
-def _typed(key: str, raw: str) -> Any:
-    """The CLI text as the type the TrialConfig field declares (``precision=32`` stays "32")."""
-    hint = _TYPE_HINTS[key]
-    kinds = typing.get_args(hint) or (hint,)
-    if bool in kinds and raw.lower() in ("true", "false"):
-        return raw.lower() == "true"
-    for kind in (int, float):
-        if kind in kinds:
-            try:
-                return kind(raw)
-            except ValueError:
-                continue
-    if raw.lower() in ("none", "null") and type(None) in kinds:
-        return None
-    return raw
 
 
 def apply_point_settings(grid: Grid, settings: list[str]) -> Grid:

@@ -12,12 +12,11 @@ from typing import Any
 
 import torch
 
-from segmodels.config import TrialConfig
+from segmodels.config import TrialConfig, trial_settings
 from segmodels.inference import time_inference
 from segmodels.registry import create_model
-from sweeps.settings import INFERENCE_FILE
 
-__all__ = ["INFERENCE_FILE", "time_architectures"]
+__all__ = ["time_architectures"]
 
 
 def time_architectures(points: dict[str, dict[str, Any]], fixed: dict[str, Any],
@@ -29,7 +28,7 @@ def time_architectures(points: dict[str, dict[str, Any]], fixed: dict[str, Any],
     by_architecture: dict[str, dict[str, Any]] = {}
     try:
         for label, point in points.items():
-            cfg = TrialConfig.from_dict({**fixed, **point})
+            cfg = TrialConfig.from_dict(trial_settings(fixed, point))
             args = {**cfg.model_args(), "pretrained": None}
             key = repr((cfg.model, sorted(args.items())))
             if key not in by_architecture:

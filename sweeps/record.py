@@ -7,41 +7,48 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from segmodels.config import TrialConfig
+from segmodels.data import SegmentationData
+from sweeps.grids import Grid
 from sweeps.resources import hardware_summary
-from sweeps.settings import SWEEP_FILE, SweepSettings
-
-if TYPE_CHECKING:
-    from sweeps.runner import PreparedSweep
+from sweeps.settings import SweepError, SweepSettings
+from sweeps.storage import SWEEP_FILE
 
 
 def read_sweep_record(settings: SweepSettings) -> dict[str, Any] | None:
+    """The sweep's record, None if there is none; SweepError if it cannot be read."""
     uri = f"{settings.experiment_path()}/{SWEEP_FILE}"
-    if settings.remote_storage:
-        import pyarrow.fs
+    try:
+        if settings.remote_storage:
+            import pyarrow.fs
 
-        fs, path = pyarrow.fs.FileSystem.from_uri(uri)
-        if fs.get_file_info(path).type == pyarrow.fs.FileType.NotFound:
-            return None
-        with fs.open_input_stream(path) as f:
-            return json.loads(f.read().decode())
-    path = Path(uri)
-    return json.loads(path.read_text()) if path.is_file() else None
+            fs, path = pyarrow.fs.FileSystem.from_uri(uri)
+            if fs.get_file_info(path).type == pyarrow.fs.FileType.NotFound:
+                return None
+            with fs.open_input_stream(path) as f:
+                return json.loads(f.read().decode())
+        path = Path(uri)
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError) as exc:  # no access, no credentials, a damaged file
+        raise SweepError(f"{uri}: the sweep's record cannot be read ({type(exc).__name__}: "
+                         f"{exc}); check --storage, --name and your access to them") from None
 
 
-def write_sweep_record(prepared: PreparedSweep, resources: dict[str, float],
-                      cluster: dict[str, float]) -> None:
-    settings = prepared.settings
+def write_sweep_record(settings: SweepSettings, grid: Grid, fixed: dict[str, Any],
+                       data: SegmentationData, *, scheduler_reason: str,
+                       resources: dict[str, float], cluster: dict[str, float]) -> None:
+    """``segsweep.json``: what a resume and the report need to see the sweep as started
+    (``settings`` resolved: its name and scheduler filled in)."""
     record = {
-        "settings": settings.to_dict(), "grid": prepared.grid.name,
-        "grid_source": prepared.grid.source,
-        "points": prepared.grid.by_label(), "fixed": prepared.fixed,
+        "settings": settings.to_dict(), "scheduler_reason": scheduler_reason,
+        "grid": grid.name, "grid_source": grid.source,
+        "points": grid.by_label(), "fixed": fixed,
         "trial_defaults": TrialConfig().to_dict(),
-        "data": {"root": prepared.data.root, "layout": prepared.data.layout,
-                 "synthetic": prepared.data.synthetic, "train": len(prepared.data.train),
-                 "val": len(prepared.data.val), "description": prepared.data.describe()},
+        "data": {"root": data.root, "layout": data.layout, "synthetic": data.synthetic,
+                 "train": len(data.train), "val": len(data.val),
+                 "description": data.describe()},
         "resources_per_trial": resources, "hardware": hardware_summary(cluster),
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -52,7 +59,17 @@ def write_sweep_record(prepared: PreparedSweep, resources: dict[str, float],
 
 
 def write_experiment_file(settings: SweepSettings, name: str, text: str) -> None:
-    """A file of ours in the experiment folder, local or in object storage."""
+    """A file of ours in the experiment folder, local or in object storage; SweepError names
+    the place when the storage refuses it."""
+    try:
+        _write(settings, name, text)
+    except OSError as exc:
+        raise SweepError(f"{settings.experiment_path()}/{name}: cannot be written "
+                         f"({type(exc).__name__}: {exc}); check --storage and its free "
+                         "space and permissions") from exc
+
+
+def _write(settings: SweepSettings, name: str, text: str) -> None:
     if settings.remote_storage:
         import pyarrow.fs
 

@@ -23,8 +23,13 @@ def start_ray(settings: SweepSettings):
     # Checkpointing every epoch forces Tune's state snapshots by design; don't warn each time.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if settings.address or os.environ.get("RAY_ADDRESS"):
-        return ray.init(address=settings.address or os.environ["RAY_ADDRESS"],
-                        log_to_driver=True)
+        address = settings.address or os.environ["RAY_ADDRESS"]
+        try:
+            return ray.init(address=address, log_to_driver=True)
+        except ConnectionError as exc:
+            raise SweepError(f"--address {address}: no Ray cluster answers there ({exc}); "
+                             "start one (`ray start --head` or `ray up cluster.yaml`), or "
+                             "drop --address (and RAY_ADDRESS) to run on this machine") from exc
     # address="local": never attach by accident to a cluster someone started on this machine.
     return ray.init(address="local", num_cpus=settings.num_cpus, include_dashboard=True,
                     dashboard_host="127.0.0.1", log_to_driver=True)

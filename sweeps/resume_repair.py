@@ -16,7 +16,8 @@ A driver killed at a bad moment leaves damage that Ray's restore does not handle
 - the state copied to storage without the result.json that goes with it (one copy, not
   atomic): the epoch Ray resumes after has no row. It goes back from its checkpoint too.
 
-All are repaired on local (or shared) storage only; object storage is left as it is.
+All are repaired on local (or shared) storage only; object storage is left as it is. Ray's
+saved state is read through ``sweeps.ray_state``, which also names the upstream bug.
 """
 
 from __future__ import annotations
@@ -27,15 +28,15 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from segmodels.checkpoint import CHECKPOINT_FILE
-from sweeps.trainable import META_FILE
+from sweeps import ray_state
+from sweeps.storage import CHECKPOINT_FILE, CHECKPOINT_PREFIX, META_FILE, RESULT_FILE
 
 
 def repair_result_files(experiment: Path) -> list[str]:
     """Cut a partial last line (a write cut short by a crash or a full disk) from each trial's
     result.json; returns one note per repaired file."""
     notes = []
-    for result in sorted(experiment.glob("*/result.json")):
+    for result in sorted(experiment.glob(f"*/{RESULT_FILE}")):
         data = result.read_bytes()
         if data and not data.endswith(b"\n"):
             result.write_bytes(data[: data.rfind(b"\n") + 1])
@@ -54,7 +55,7 @@ def stored_checkpoints(trial_dir: Path) -> list[StoredCheckpoint]:
     """The trial's complete checkpoint folders (checkpoint file + meta with its epoch), oldest
     first. A folder without both is a copy cut short and is not a candidate."""
     found = []
-    for folder in trial_dir.glob("checkpoint_*"):
+    for folder in trial_dir.glob(f"{CHECKPOINT_PREFIX}*"):
         try:
             meta = json.loads((folder / META_FILE).read_text())
             epoch = int(meta["epoch"])
@@ -70,7 +71,7 @@ def stored_checkpoints(trial_dir: Path) -> list[StoredCheckpoint]:
 def _recorded_rows(trial_dir: Path) -> list[dict]:
     """result.json's complete rows that name their epoch."""
     try:
-        lines = (trial_dir / "result.json").read_text(errors="replace").splitlines()
+        lines = (trial_dir / RESULT_FILE).read_text(errors="replace").splitlines()
     except OSError:
         return []
     rows = []
@@ -97,7 +98,7 @@ def restore_unrecorded_rows(trial_dir: Path, stored: list[StoredCheckpoint],
     restored = [e for e in range(last + 1, upto + 1) if e in rows]
     if restored:
         same_trial = {k: v for k, v in recorded[-1].items() if k == "trial_id"} if recorded else {}
-        with open(trial_dir / "result.json", "a") as f:
+        with open(trial_dir / RESULT_FILE, "a") as f:
             for epoch in restored:
                 row = {**same_trial, **rows[epoch], "restored_from_checkpoint": True}
                 f.write(json.dumps(row) + "\n")
@@ -108,26 +109,14 @@ def named_checkpoints(experiment: Path) -> dict[str, tuple[str | None, set[str]]
     """trial folder name -> (the latest checkpoint folder Ray's newest saved state names for it:
     the one its restore opens; every folder it tracks: the ones its clean-up opens later), for
     the trials a resume runs again (every status but TERMINATED: segsweep resumes errored
-    trials too)."""
-    from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
-    from ray.tune.trainable.metadata import _TrainingRunMetadata
-
-    state_file = _find_newest_experiment_checkpoint(str(experiment))
-    if state_file is None:
-        return {}
-    named: dict[str, tuple[str | None, set[str]]] = {}
-    for trial_json, metadata_json in json.loads(Path(state_file).read_text())["trial_data"]:
-        trial = json.loads(trial_json)
-        folder = trial.get("relative_logdir")
-        if not folder or trial.get("status") == "TERMINATED":
+    trials too) that have a checkpoint."""
+    named = {}
+    for trial in ray_state.read_trials(experiment):
+        if not trial.folder or trial.status == "TERMINATED":
             continue  # never started, or not run again
-        manager = _TrainingRunMetadata.from_json_state(metadata_json).checkpoint_manager
-        if manager is None:
-            continue  # no checkpoint yet: Ray starts it from scratch
-        latest = manager.latest_checkpoint_result
-        results = [r for r in [*manager.best_checkpoint_results, latest] if r is not None]
-        named[folder] = (latest and Path(latest.checkpoint.path).name,
-                         {Path(r.checkpoint.path).name for r in results})
+        latest, folders = ray_state.checkpoint_folders(trial)
+        if folders:  # none: no checkpoint yet, Ray starts it from scratch
+            named[trial.folder] = (latest, folders)
     return named
 
 

@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from segmodels.config import TrialConfig
-from segmodels.data import SegmentationData, Split, load_dataset
-from segmodels.synthetic import ensure_generated
+from segmodels.config import TrialConfig, trial_settings
+from segmodels.data import DatasetError, SegmentationData, Split, load_dataset
+from segmodels.errors import ConfigError
+from segmodels.registry import create_model
+from segmodels.synthetic import SYNTHETIC_DIR, ensure_generated
 from sweeps import search
 from sweeps.cluster_checks import storage_warning
 from sweeps.grids import Grid, apply_point_settings, grid_name, load_grid
-from sweeps.inference_pass import INFERENCE_FILE, time_architectures
+from sweeps.inference_pass import time_architectures
 from sweeps.record import read_sweep_record, write_experiment_file, write_sweep_record
 from sweeps.resources import (
     cluster_capacity,
@@ -33,7 +35,8 @@ from sweeps.resources import (
     start_ray,
 )
 from sweeps.resume_repair import refill_missing_checkpoints, repair_result_files
-from sweeps.settings import SWEEP_FILE, SYNTHETIC_DIR, SweepError, SweepSettings
+from sweeps.settings import SweepError, SweepSettings
+from sweeps.storage import INFERENCE_FILE, SWEEP_FILE
 from sweeps.trainable import run_trial
 
 
@@ -47,23 +50,49 @@ class SweepInterrupted(KeyboardInterrupt):
 
 @dataclass
 class PreparedSweep:
+    """A sweep checked and resolved: its settings (name, data and scheduler filled in), grid,
+    fixed trial settings and decoded data."""
+
     settings: SweepSettings
     grid: Grid
     fixed: dict[str, Any]
     data: SegmentationData
+    scheduler_reason: str = ""  # why settings.scheduler: shown at start and in the report
     cpu_inference: dict[str, dict[str, Any]] = field(default_factory=dict)  # after the sweep
+
+    def trial_config(self, label: str, searched: dict[str, Any] | None = None) -> TrialConfig:
+        return TrialConfig.from_dict(trial_settings(self.fixed, self.grid.by_label()[label],
+                                                    searched))
+
+
+def _check_model(cfg: TrialConfig) -> None:
+    """Build the model on the meta device (no memory, no weights): a bad model option fails
+    here, before Ray starts, not in every trial."""
+    import torch
+
+    with torch.device("meta"):
+        create_model(cfg.model, **{**cfg.model_args(), "pretrained": None})
 
 
 def _fixed_config(grid: Grid, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Trial defaults <- grid's fixed values <- CLI flags (None flags are unset)."""
+    """The grid's fixed values <- CLI flags (None flags are unset)."""
     return {**grid.fixed, **{k: v for k, v in overrides.items() if v is not None}}
 
 
 def _load_data(settings: SweepSettings) -> SegmentationData:
-    if settings.data is None:
-        root = ensure_generated(SYNTHETIC_DIR.expanduser())
+    """The decoded dataset; a folder or file the system will not let us read is a
+    DatasetError naming it, like every other problem of the data."""
+    root = settings.data or SYNTHETIC_DIR.expanduser()
+    try:
+        if settings.data is None:
+            root = ensure_generated(root)
         return load_dataset(root)
-    return load_dataset(settings.data)
+    except OSError as exc:
+        where = exc.filename or root
+        why = exc.strerror or str(exc)
+        hint = " (the synthetic data's cache: set $SEGSWEEP_CACHE to a writable folder)" \
+            if settings.data is None else ""
+        raise DatasetError(f"{where}: cannot be read or written: {why}{hint}") from exc
 
 
 def _check_storage(settings: SweepSettings) -> None:
@@ -92,10 +121,11 @@ def _repair_stored_files(settings: SweepSettings) -> None:
         print(f"note: {note}", file=sys.stderr)
 
 
-def _stored_sweep(settings: SweepSettings) -> tuple[Grid, dict[str, Any]]:
-    """A resumed sweep continues exactly as it was started: its grid, fixed settings and data
-    come from its record; flags that would change them are refused, not silently mixed in."""
-    settings.name = settings.name or grid_name(settings.grid)
+def _stored_sweep(settings: SweepSettings) -> tuple[SweepSettings, Grid, dict[str, Any], str]:
+    """A resumed sweep continues exactly as it was started: its grid, fixed settings, data and
+    scheduler come from its record; flags that would change them are refused, not silently
+    mixed in. Returns (settings as resumed, grid, fixed settings, why that scheduler)."""
+    settings = dataclasses.replace(settings, name=settings.name or grid_name(settings.grid))
     record = read_sweep_record(settings)
     if record is None:
         raise SweepError(f"--resume: no sweep named {settings.name!r} in {settings.storage} "
@@ -109,22 +139,32 @@ def _stored_sweep(settings: SweepSettings) -> tuple[Grid, dict[str, Any]]:
                           for k, v in changed.items())
         raise SweepError(f"--resume continues sweep {settings.name!r} as it was started; "
                          f"drop {flags}, or start a new sweep under another --name")
+    stored = record.get("settings", {})
+    scheduler = stored.get("scheduler") or "asha"  # records before FIFO became the default
+    if settings.scheduler is not None and settings.scheduler != scheduler:
+        raise SweepError(f"--resume continues sweep {settings.name!r} with its own scheduler "
+                         f"({scheduler}); drop --scheduler {settings.scheduler}")
     stored_root = record["data"]["root"]
     if settings.data is not None and Path(settings.data).resolve() != Path(stored_root).resolve():
         raise SweepError(f"--resume: sweep {settings.name!r} was trained on {stored_root}, "
                          f"not --data {settings.data}")
     default = Path(stored_root).resolve() == SYNTHETIC_DIR.expanduser().resolve()
-    settings.data = None if default else stored_root  # None: regenerated if it was deleted
+    settings = dataclasses.replace(
+        settings, scheduler=scheduler,
+        data=None if default else stored_root)  # None: regenerated if it was deleted
+    reason = f"the sweep's own ({record.get('scheduler_reason') or 'as it was started'})"
     _repair_stored_files(settings)
     grid = Grid(record["grid"], list(record["points"].values()), source=record["grid_source"])
-    return grid, fixed
+    return settings, grid, fixed, reason
 
 
 def prepare(settings: SweepSettings) -> PreparedSweep:
-    """All checks that need no Ray; raises SweepError / GridError / DatasetError / ValueError."""
+    """All checks that need no Ray; raises SegsweepError subclasses (SweepError, GridError,
+    DatasetError, ConfigError) naming what to change. ``settings`` is left as given: the
+    returned sweep holds the resolved copy (name, data, scheduler)."""
     if settings.search not in search.SEARCHES:
         raise SweepError(f"--search {settings.search!r}: choose from {', '.join(search.SEARCHES)}")
-    if settings.scheduler not in search.SCHEDULERS:
+    if settings.scheduler is not None and settings.scheduler not in search.SCHEDULERS:
         raise SweepError(f"--scheduler {settings.scheduler!r}: choose from "
                          f"{', '.join(search.SCHEDULERS)}")
     if settings.num_samples < 0:
@@ -137,15 +177,18 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
         raise SweepError("--resume continues a sweep with the points it was started with; "
                          "drop --point-set")
     if settings.resume:
-        grid, fixed = _stored_sweep(settings)
+        settings, grid, fixed, reason = _stored_sweep(settings)
     else:
         grid = apply_point_settings(load_grid(settings.grid), settings.point_settings)
-        settings.name = settings.name or grid.name
         fixed = _fixed_config(grid, settings.overrides)
+        scheduler, reason = search.resolve_scheduler(settings.search, settings.scheduler,
+                                                     grid.scheduler, grid.source)
+        settings = dataclasses.replace(settings, name=settings.name or grid.name,
+                                       scheduler=scheduler)
     for label, point in grid.by_label().items():
         try:
-            TrialConfig.from_dict({**fixed, **point})
-        except (TypeError, ValueError) as exc:
+            _check_model(TrialConfig.from_dict(trial_settings(fixed, point)))
+        except ConfigError as exc:
             raise SweepError(f"grid point {label}: {exc}") from None
         searched = sorted(set(point) & set(search.SEARCHED_KEYS))
         if settings.search == "optuna" and searched:
@@ -158,7 +201,7 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
         raise SweepError(f"--crop-size {crop} is larger than the smallest training image side "
                          f"({data.smallest_side} px) in {data.root}; use --crop-size <= "
                          f"{data.smallest_side}")
-    return PreparedSweep(settings, grid, fixed, data)
+    return PreparedSweep(settings, grid, fixed, data, scheduler_reason=reason)
 
 
 def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_actors: bool = True):
@@ -176,7 +219,7 @@ def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_acto
     defaults = TrialConfig.from_dict(fixed)
     labels = grid.labels
     # ASHA's max_t: the longest trial (points may set their own epochs).
-    max_epochs = max(TrialConfig.from_dict({**fixed, **p}).epochs for p in grid.points)
+    max_epochs = max(prepared.trial_config(label).epochs for label in labels)
     if settings.search == "optuna":
         choices = search.crop_choices(defaults.crop_size, prepared.data.smallest_side)
         param_space = search.optuna_space(labels, choices)
@@ -219,7 +262,7 @@ def _return_freed_memory() -> None:
 
 
 def _trial_dirname(trial) -> str:
-    label = str(trial.config.get("point", "trial")).replace("/", "_").replace("=", "-")
+    label = str(trial.config.get(search.POINT_KEY, "trial")).replace("/", "_").replace("=", "-")
     return f"{trial.trial_id}_{label}"[:120]
 
 
@@ -264,9 +307,12 @@ def run(prepared: PreparedSweep):
     if dashboard:
         print(f"Ray dashboard: http://{dashboard}", flush=True)
     if not settings.resume:  # the record of a resumed sweep stays as it was started
-        write_sweep_record(prepared, resources, cluster)
+        write_sweep_record(settings, prepared.grid, prepared.fixed, prepared.data,
+                           scheduler_reason=prepared.scheduler_reason, resources=resources,
+                           cluster=cluster)
     print(f"Sweep {settings.name!r}: {n_trials} trial(s) of grid {prepared.grid.name!r}, "
-          f"{resources['cpu']:g} CPU / {resources['gpu']:g} GPU each; results in "
+          f"{resources['cpu']:g} CPU / {resources['gpu']:g} GPU each, scheduler "
+          f"{settings.scheduler.upper()} ({prepared.scheduler_reason}); results in "
           f"{settings.experiment_path()}", flush=True)
     tuner = build_tuner(prepared, resources, reuse_trial_actors(n_trials, resources, cluster))
     # The trials read the training split from Ray's object store (tune.with_parameters put it

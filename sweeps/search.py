@@ -1,25 +1,32 @@
-"""Schedulers and searchers by name, and the Tune parameter space of a grid.
+"""Searches and schedulers by name (the one list of each), and the Tune parameter space.
 
 Ray's OptunaSearch refuses ``tune.grid_search`` values, so the grid enters the search space as
 one categorical axis ``point`` (the grid point's label). Every point is seeded as a
 ``points_to_evaluate`` entry with the sweep's default lr and crop size, so the grid comparison is
 always trained; Optuna's extra samples then propose point, lr and crop size together.
+
+Ray is imported inside the functions: the CLI reads these registries for its choices before
+anything starts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from segmodels.errors import ConfigError
 
 METRIC, MODE = "val_miou", "max"
+POINT_KEY = "point"  # Tune's config key holding the grid point's label
 DEFAULT_LR_RANGE = (1e-4, 1e-2)
 DEFAULT_CROP_CHOICES = (128, 192, 256, 320)
+SEARCHED_KEYS = ("lr", "crop_size")  # what Optuna proposes; a grid point may not fix them
 
 
-def _asha(epochs: int, grace_period: int | None, reduction_factor: float) -> TrialScheduler:
+def _asha(epochs: int, grace_period: int | None, reduction_factor: float):
+    from ray.tune.schedulers import ASHAScheduler
+
     return ASHAScheduler(
         time_attr="epoch",
         max_t=epochs,
@@ -28,41 +35,90 @@ def _asha(epochs: int, grace_period: int | None, reduction_factor: float) -> Tri
     )
 
 
-def _fifo(epochs: int, grace_period: int | None, reduction_factor: float) -> TrialScheduler:
+def _fifo(epochs: int, grace_period: int | None, reduction_factor: float):
+    from ray.tune.schedulers import FIFOScheduler
+
     return FIFOScheduler()
 
 
-SCHEDULERS: dict[str, Callable[[int, int | None, float], TrialScheduler]] = {
+# name -> (max epochs, grace period, reduction factor) -> Tune scheduler
+SCHEDULERS: dict[str, Callable[[int, int | None, float], Any]] = {
     "asha": _asha,
     "fifo": _fifo,
 }
-SEARCHES = ("grid", "optuna")
 
 
-def make_scheduler(
-    name: str, epochs: int, grace_period: int | None = None, reduction_factor: float = 3
-) -> TrialScheduler:
+@dataclass(frozen=True)
+class Search:
+    description: str
+    default_scheduler: str  # a SCHEDULERS key
+    why: str  # why that default, for the CLI's start line and the report
+
+
+SEARCHES: dict[str, Search] = {
+    "grid": Search("every grid point once", "fifo",
+                   "the default for a comparison: every point trains its full epochs, so "
+                   "curves and training times compare"),
+    "optuna": Search("Optuna TPE over lr and crop size beyond the grid points", "asha",
+                     "the default for --search optuna: ASHA stops unpromising samples early"),
+}
+
+
+def resolve_scheduler(search: str, flag: str | None, grid_scheduler: str | None,
+                      grid_source: str = "the grid file") -> tuple[str, str]:
+    """(scheduler, why) for a new sweep: ``--scheduler`` wins, then the grid file's
+    ``scheduler``, then the search's default."""
+    if flag is not None:
+        return flag, f"--scheduler {flag} given"
+    if grid_scheduler is not None:
+        return grid_scheduler, f"set by {grid_source}"
+    spec = SEARCHES[search]
+    return spec.default_scheduler, spec.why
+
+
+def make_scheduler(name: str, epochs: int, grace_period: int | None = None,
+                   reduction_factor: float = 3):
     if name not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler {name!r}; choose from {', '.join(SCHEDULERS)}")
+        raise ConfigError(f"unknown scheduler {name!r}; choose from {', '.join(SCHEDULERS)}")
     return SCHEDULERS[name](epochs, grace_period, reduction_factor)
+
+
+def split_tune_config(config: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """Tune's config of a trial (``params.json``) -> (grid point label, None if it names
+    none; the values a searcher proposed)."""
+    return config.get(POINT_KEY), {k: v for k, v in config.items() if k != POINT_KEY}
+
+
+_SHORT_NAMES = {"crop_size": "crop"}
+
+
+def trial_label(config: dict[str, Any]) -> str:
+    """A trial's name from Tune's config: the grid point's label plus the values a searcher
+    proposed, so that Optuna's trials of one point tell apart (``unet/aug lr=0.0031 crop=64``);
+    a grid search's trial is named by its point alone."""
+    label, searched = split_tune_config(config)
+    values = [f"{_SHORT_NAMES.get(k, k)}={v:.2g}" if isinstance(v, float)
+              else f"{_SHORT_NAMES.get(k, k)}={v}" for k, v in searched.items()]
+    return " ".join([str(label), *values])
 
 
 def grid_space(labels: list[str]) -> dict[str, Any]:
     """Plain grid search: every point once."""
-    return {"point": tune.grid_search(labels)}
+    from ray import tune
+
+    return {POINT_KEY: tune.grid_search(labels)}
 
 
 def optuna_space(
     labels: list[str], crop_choices: list[int], lr_range: tuple[float, float] = DEFAULT_LR_RANGE
 ) -> dict[str, Any]:
+    from ray import tune
+
     return {
-        "point": tune.choice(labels),
+        POINT_KEY: tune.choice(labels),
         "lr": tune.loguniform(*lr_range),
         "crop_size": tune.choice(crop_choices),
     }
-
-
-SEARCHED_KEYS = ("lr", "crop_size")  # what Optuna proposes; a grid point may not fix them
 
 
 def optuna_searcher(labels: list[str], default_lr: float, default_crop: int, seed: int = 0):
@@ -70,7 +126,7 @@ def optuna_searcher(labels: list[str], default_lr: float, default_crop: int, see
     from optuna.samplers import TPESampler
     from ray.tune.search.optuna import OptunaSearch
 
-    seeds = [{"point": label, "lr": default_lr, "crop_size": default_crop} for label in labels]
+    seeds = [{POINT_KEY: label, "lr": default_lr, "crop_size": default_crop} for label in labels]
     return OptunaSearch(
         points_to_evaluate=seeds, sampler=TPESampler(seed=seed), metric=METRIC, mode=MODE
     )

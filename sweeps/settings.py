@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_STORAGE = "./runs"
-SWEEP_FILE = "segsweep.json"  # the sweep's own record in its experiment folder
-INFERENCE_FILE = "inference_cpu.json"  # CPU timings taken after the sweep, one model at a time
-SYNTHETIC_DIR = Path(os.environ.get("SEGSWEEP_CACHE", "~/.cache/segsweep")) / "synthetic"
+from segmodels.errors import SegsweepError
+from sweeps.storage import DEFAULT_STORAGE, is_remote_storage
 
 
 def prefer_quiet_cpu_ms(labels, own_ms, timings: dict[str, dict[str, Any]]):
     """Per trial (pandas Series of grid labels and of the trials' own CPU ms/frame): the
-    after-sweep timing of its architecture (INFERENCE_FILE's ``{label: {"ms": ...}}``) where
+    after-sweep timing of its architecture (storage.INFERENCE_FILE's ``{label: {"ms": ...}}``) where
     it exists, else the trial's own. Shared by the CLI ranking and the analysis tables."""
     quiet = labels.map(lambda label: (timings.get(label) or {}).get("ms", float("nan")))
     return quiet.astype(float).fillna(own_ms)
 
 
-class SweepError(ValueError):
+class SweepError(SegsweepError, ValueError):
     """A sweep that cannot start; the message says what to change."""
 
 
@@ -34,7 +32,7 @@ class SweepSettings:
     point_settings: list[str] = field(default_factory=list)  # --point-set PATTERN:KEY=VALUE
     search: str = "grid"
     num_samples: int = 0  # extra Optuna trials beyond one per grid point
-    scheduler: str = "asha"
+    scheduler: str | None = None  # None: the grid file's, else the search's default
     grace_period: int | None = None
     reduction_factor: float = 3
     cpus_per_trial: float | None = None
@@ -54,12 +52,13 @@ class SweepSettings:
     @property
     def remote_storage(self) -> bool:
         """Object storage (s3://, gs://, ...); ``file://`` is a local folder."""
-        return "://" in self.storage and not self.storage.startswith("file://")
+        return is_remote_storage(self.storage)
 
     def storage_path(self) -> str:
         if self.remote_storage:
             return self.storage
-        return str(Path(self.storage.removeprefix("file://")).expanduser().resolve())
+        local = re.sub("^file://", "", self.storage, flags=re.IGNORECASE)
+        return str(Path(local).expanduser().resolve())
 
     def experiment_path(self) -> str:
         return f"{self.storage_path().rstrip('/')}/{self.name}"

@@ -6,31 +6,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from segmodels import metrics
-from segmodels.data import NUM_CLASSES, Split
+from segmodels.metrics import constant_predictor_miou
+from sweeps.equal_work import PROJECTED, is_projected, projected_minutes
+from sweeps.search import POINT_KEY, trial_label
 from sweeps.settings import prefer_quiet_cpu_ms
 
-COLUMNS = {
-    "point": "model", "best_val_miou": "best mIoU", "best_epoch": "best epoch",
-    "epoch": "epochs", "train_minutes": "train min", "inference_ms_cpu": "CPU ms/frame",
+COLUMNS = {  # "trial": its label with searched values; "point" (the grid label) stays hidden
+    "trial": "model", "best_val_miou": "best mIoU", "best_epoch": "best epoch",
+    "epoch": "epochs", "epochs_planned": "planned", "train_minutes": "train min",
+    PROJECTED: "train min (all epochs, projected)", "inference_ms_cpu": "CPU ms/frame",
     "inference_ms_gpu": "GPU ms/frame", "size_mb": "size MB", "status": "status",
 }
 MISSING = "MISSING"  # Tune remembers the trial, but storage holds none of its results
-
-
-def constant_predictor_miou(val: Split, num_classes: int = NUM_CLASSES) -> float:
-    """mIoU of the best single-class prediction everywhere: the floor a model must beat."""
-    counts = np.zeros(num_classes, dtype=np.int64)
-    for mask in val.masks:
-        counts += np.bincount(mask.ravel(), minlength=num_classes)[:num_classes]
-    best = 0.0
-    for c in range(num_classes):
-        cm = torch.zeros(num_classes, num_classes, dtype=torch.int64)
-        cm[:, c] = torch.from_numpy(counts)
-        best = max(best, metrics.mean_iou(cm))
-    return best
 
 
 def _has_stored_results(result) -> bool:
@@ -51,19 +39,29 @@ def trial_status(result) -> str:
 
 
 def failed_points(results) -> list[str]:
-    """Grid labels of the trials that ended in ERROR (retries used up)."""
-    return [str((r.metrics or {}).get("point") or (r.config or {}).get("point") or r.path)
-            for r in results if trial_status(r) == "ERROR"]
+    """Names of the trials that ended in ERROR (retries used up): grid label + searched values."""
+    return [_name(r) for r in results if trial_status(r) == "ERROR"]
+
+
+def _point(result) -> str | None:
+    """The trial's grid label, from Tune's config (or its last metrics)."""
+    return (result.config or {}).get(POINT_KEY) or (result.metrics or {}).get(POINT_KEY)
+
+
+def _name(result) -> str:
+    """The trial's grid label with the values a search proposed for it (lr, crop size), from
+    Tune's config; its folder's name when Tune holds neither."""
+    point = _point(result)
+    if not point:
+        return Path(result.path).name
+    return trial_label({**(result.config or {}), POINT_KEY: point})
 
 
 def _row(result) -> dict:
     """Tune's last metrics, or only the trial's name when nothing in storage backs them."""
-    row = dict(result.metrics or {})
     status = trial_status(result)
-    if status == MISSING:
-        point = row.get("point") or (row.get("config") or {}).get("point")
-        row = {"point": point or Path(result.path).name}
-    return {**row, "status": status}
+    row = dict(result.metrics or {}) if status != MISSING else {}
+    return {**row, POINT_KEY: _point(result), "trial": _name(result), "status": status}
 
 
 def ranking_table(results, cpu_inference: dict[str, dict] | None = None) -> pd.DataFrame:
@@ -79,8 +77,10 @@ def ranking_table(results, cpu_inference: dict[str, dict] | None = None) -> pd.D
     if cpu_inference:
         frame["inference_ms_cpu"] = prefer_quiet_cpu_ms(frame["point"], frame["inference_ms_cpu"],
                                                         cpu_inference)
-    for column in ("best_epoch", "epoch"):  # integers, also beside a diverged (NaN) trial
+    for column in ("best_epoch", "epoch", "epochs_planned"):  # integers, also beside NaN
         frame[column] = pd.to_numeric(frame[column], errors="coerce").round().astype("Int64")
+    frame[PROJECTED] = projected_minutes(frame["train_minutes"], frame["epoch"],
+                                         frame["epochs_planned"])
     frame["unfinished"] = frame["status"].ne("done")  # an errored best mIoU is not a win
     frame = frame.sort_values(["unfinished", "best_val_miou"], ascending=[True, False],
                               na_position="last", kind="stable")
@@ -94,6 +94,12 @@ def print_summary(results, prepared) -> None:
                            "display.float_format", "{:.3f}".format):
         print("\nRanking (best val mIoU first):")
         print(table.to_string(index=False))
+    short = is_projected(table["epochs"], table["planned"])
+    if short.any():
+        names = ", ".join(map(str, table.loc[short, "model"]))
+        print(f"{COLUMNS[PROJECTED]}: minutes per trained epoch x planned epochs, so trials "
+              f"compare at equal work ({names} trained fewer epochs than planned); 'train min' "
+              "is the time each actually trained")
     if table["status"].eq(MISSING).any():
         print(f"{MISSING}: no results in storage (trial folder deleted or never written); "
               "not ranked")

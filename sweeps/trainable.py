@@ -16,10 +16,12 @@ import ray
 from ray import tune
 
 from segmodels.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from segmodels.config import trial_settings
 from segmodels.data import SegmentationData
 from segmodels.trial import train_trial
+from sweeps.search import split_tune_config
+from sweeps.storage import META_FILE
 
-META_FILE = "meta.json"
 _STAGING_PREFIX = "segsweep-ckpt-"  # + writer's pid + "-": see remove_orphaned_staging
 _STAGING_NAME = re.compile(rf"^{_STAGING_PREFIX}(\d+)-")
 _SHM = "/dev/shm"
@@ -119,8 +121,8 @@ def resolve_trial_config(
     config: dict[str, Any], points: dict[str, dict[str, Any]], fixed: dict[str, Any]
 ) -> dict[str, Any]:
     """Tune's config (point label + searched values) -> a full TrialConfig dict."""
-    searched = {k: v for k, v in config.items() if k != "point"}
-    return {**fixed, **points[config["point"]], **searched}
+    label, searched = split_tune_config(config)
+    return trial_settings(fixed, points[label], searched)
 
 
 def run_trial(
@@ -141,7 +143,7 @@ def run_trial(
         with checkpoint.as_directory() as folder:
             resume = load_checkpoint(Path(folder) / CHECKPOINT_FILE)
     trial_config = resolve_trial_config(config, points, fixed)
-    reporter = TuneReporter(config["point"])
+    reporter = TuneReporter(split_tune_config(config)[0])
     try:
         train_trial(trial_config, data, reporter=reporter, resume=resume, cpus=cpus,
                     log_dir=tune.get_context().get_trial_dir(),

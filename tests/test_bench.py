@@ -1,12 +1,16 @@
 """The benchmarks in bench/ run at their smallest sizes (--smoke), so they cannot rot.
 
-Only that they run and print their table rows is checked here: smoke sizes are far too small
-for the figures to mean anything.
+Smoke sizes are far too small for a figure to say anything about speed or memory, so no target
+is checked here; but every figure must be a number in a sane range, so a benchmark that stops
+measuring (NaN), counts wrongly (a negative or zero size) or slips a unit (ms for s, bytes for MB)
+fails here and not in the next full run.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,43 +20,63 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-EXPECTED = {
-    "trial_overhead": [
-        "overhead: (b)/(a) images/s, train_trial vs bare loop",
-        "overhead: (c)/(a) images/s, Tune trial vs bare loop",
-        "overhead: (b)/(a) images/s incl. per-epoch reporting",
-        "overhead: (c)/(a) images/s incl. per-epoch checkpoint+report",
-        "overhead: (b)/(a) images per CPU-second incl. per-epoch reporting",
-        "overhead: (c)/(a) images per CPU-second incl. checkpoint+report",
-        "overhead: (c) start-up, CLI start to first training step [s]",
-    ],
-    "makespan": [
-        "makespan: 2 trials on 2 slots, makespan/ideal",
-        "makespan: compute threads per 1-CPU trial (max)",
-        "makespan: compute threads per 2-CPU trial (min)",
-        "makespan: images/s of 2 1-CPU trials / one 2-CPU trial",
-    ],
-    "asha": [
-        "asha: epochs trained, ASHA / FIFO",
-        "asha: best val mIoU, FIFO minus ASHA",
-    ],
-    "data": [
-        "data: loader/model crops/s, unet/no-aug",
-        "data: loader/model crops/s, unet/aug",
-        "data: decodes per file, sweep up to the report",
-        "data: decodes per file, sweep incl. its report",
-    ],
-    "memory": [
-        "memory: extra memory of a 2nd trial / decoded dataset",
-        "memory: data-attributable extra of a 2nd trial / decoded dataset",
-    ],
-    "inference": [
-        "inference: time_inference / bare loop, unet",
-        "inference: speed-up all cores vs the trial's threads (offered), unet",
-        "inference: speed-up channels_last (not offered), unet",
-    ],
+RATIO = (0.02, 50.0)  # one speed over a like one: smoke timings on a busy machine swing 10x
+SECONDS = (0.0, 900.0)  # within the subprocess timeout below
+TRIAL_MB = (10.0, 100_000.0)  # one trial process (torch, Ray) is tens of MB at least
+# Per benchmark: the rows it must print, each with the range [low, high] of its figures (every
+# number in the value cell). Every other row's numbers must be finite.
+FIGURES: dict[str, dict[str, tuple[float, float]]] = {
+    "trial_overhead": {
+        "overhead: (b)/(a) images/s, train_trial vs bare loop": RATIO,
+        "overhead: (c)/(a) images/s, Tune trial vs bare loop": RATIO,
+        "overhead: (b)/(a) images/s incl. per-epoch reporting": RATIO,
+        "overhead: (c)/(a) images/s incl. per-epoch checkpoint+report": RATIO,
+        "overhead: (b)/(a) images per CPU-second incl. per-epoch reporting": RATIO,
+        "overhead: (c)/(a) images per CPU-second incl. checkpoint+report": RATIO,
+        "overhead: (c) CPU share of threads other than the training thread": (0.0, 1.0),
+        "overhead: (a) validation share of the bare epoch": (0.0, 1.0),
+        "overhead: (a) drift, slowest/fastest of the 3 bare runs": (1.0, 50.0),
+        "overhead: (c) start-up, CLI start to first training step [s]": SECONDS,
+    },
+    "makespan": {
+        "makespan: 2 trials on 2 slots, makespan/ideal": (0.9, 1000.0),  # Ray start-up dominates
+        "makespan: compute threads per 1-CPU trial (max)": (1.0, 64.0),
+        "makespan: compute threads per 2-CPU trial (min)": (1.0, 64.0),
+        "makespan: images/s of 2 1-CPU trials / one 2-CPU trial": RATIO,
+    },
+    "asha": {
+        "asha: epochs trained, ASHA / FIFO": (0.05, 1.0),  # ASHA only ever stops trials early
+        "asha: best val mIoU, FIFO minus ASHA": (-1.0, 1.0),
+        "asha: best val mIoU ASHA / FIFO": (0.0, 1.0),
+    },
+    "data": {
+        "data: loader/model crops/s, unet/no-aug": (0.1, 100_000.0),
+        "data: loader/model crops/s, unet/aug": (0.1, 100_000.0),
+        "data: decodes per file, sweep up to the report": (1.0, 4.0),  # every file at least once
+        "data: decodes per file, sweep incl. its report": (1.0, 4.0),
+        "data: report build time [s]": SECONDS,
+    },
+    "memory": {
+        "memory: extra memory of a 2nd trial / decoded dataset": (1e-6, 1e6),  # a tiny dataset
+        "memory: data-attributable extra of a 2nd trial / decoded dataset": (-1e6, 1e6),
+        "memory: extra of a 2nd trial, big / tiny dataset [MB]": TRIAL_MB,
+        "memory: private memory of the trials, 1 / 2 trials [MB]": TRIAL_MB,
+        "memory: shared memory (object store) 1 / 2 trials [MB]": (0.0, 100_000.0),
+    },
+    "inference": {
+        "inference: time_inference / bare loop, unet": (0.1, 10.0),
+        "inference: bare ms per 64x64 frame, 1 thread(s), unet": (0.0, 10_000.0),
+        "inference: speed-up all cores vs the trial's threads (offered), unet": RATIO,
+        "inference: speed-up channels_last (not offered), unet": RATIO,
+    },
 }
+# At the bare smoke sizes these trials (or their epochs after the first) are over within one
+# sampling interval and the figures sampled from outside are NaN; this much more work (seconds)
+# gives the samplers a few intervals.
+MORE_WORK = {"trial_overhead": ["--epochs", "6", "--n-train", "8"],
+             "makespan": ["--epochs", "8", "--n-train", "16"], "memory": ["--epochs", "10"]}
 FAST = {"inference"}  # a few seconds; the others start Ray or train several trials
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|\bnan\b|\binf\b", re.I)
 
 
 def table_rows(stdout: str) -> dict[str, list[str]]:
@@ -65,6 +89,24 @@ def table_rows(stdout: str) -> dict[str, list[str]]:
     return rows
 
 
+def figures(value: str) -> list[float]:
+    """Every number in a value cell: "0.934", "515 / 517", "nan / nan", "128x96 / 32 / 2"."""
+    return [float(n) for n in _NUMBER.findall(value)]
+
+
+def insane_figures(rows: dict[str, list[str]], ranges: dict[str, tuple[float, float]]) -> list[str]:
+    """Rows whose figures are missing, not finite, or outside their range."""
+    bad = []
+    for what, (value, _, _) in rows.items():
+        low, high = ranges.get(what, (-math.inf, math.inf))
+        numbers = figures(value)
+        if what in ranges and not numbers:
+            bad.append(f"{what}: {value!r} holds no number")
+        elif not all(math.isfinite(x) and low <= x <= high for x in numbers):
+            bad.append(f"{what}: {value} not finite or outside [{low:g}, {high:g}]")
+    return bad
+
+
 def run_bench(name: str, *flags: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
@@ -74,17 +116,30 @@ def run_bench(name: str, *flags: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=() if n in FAST else pytest.mark.slow) for n in EXPECTED],
+    [pytest.param(n, marks=() if n in FAST else pytest.mark.slow) for n in FIGURES],
 )
-def test_benchmark_runs_at_smoke_size_and_prints_its_rows(name):
-    proc = run_bench(name, "--smoke")
+def test_benchmark_prints_sane_figures_at_smoke_size(name):
+    proc = run_bench(name, "--smoke", *MORE_WORK.get(name, []))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = table_rows(proc.stdout)
-    missing = [what for what in EXPECTED[name] if what not in rows]
+    missing = [what for what in FIGURES[name] if what not in rows]
     assert not missing, f"missing rows {missing}; table: {list(rows)}"
     for what, (_, target, status) in rows.items():
         assert status in ("PASS", "FAIL", "info"), (what, status)
         assert (status == "info") == (target == "-"), (what, target, status)
+    bad = insane_figures(rows, FIGURES[name])
+    assert not bad, "\n".join(bad)
+
+
+def test_insane_figures_are_named():
+    ranges = {"x: ratio": (0.0, 2.0), "x: MB": (10.0, 100.0)}
+    rows = {"x: ratio": ["1.5", "-", "info"], "x: MB": ["515 / 5", "-", "info"],
+            "x: other": ["nan / 3", "-", "info"], "x: text": ["128x96 / no error", "-", "info"]}
+    bad = insane_figures(rows, ranges)
+    assert len(bad) == 2, bad
+    assert bad[0].startswith("x: MB: 515 / 5 ") and bad[1].startswith("x: other: nan / 3 ")
+    assert insane_figures({"x: ratio": ["-", "-", "info"]}, ranges) == [
+        "x: ratio: '-' holds no number"]
 
 
 def test_table_format_and_checks():

@@ -168,3 +168,39 @@ def test_a_sweep_whose_trials_failed_exits_1_naming_them_and_how_to_resume(
     assert "1 of 2 trial(s) failed after their retries: unet/aug" in output
     assert "error.txt" in output
     assert f"python tune_app.py --name failing --storage {tmp_path / 'runs'} --resume" in output
+
+
+def test_cli_choices_are_the_registries_keys():
+    # One list per choice: a new optimizer, schedule, search or scheduler reaches the CLI alone.
+    from segmodels.optim import LR_SCHEDULERS, OPTIMIZERS
+    from sweeps.search import SCHEDULERS, SEARCHES
+
+    choices = {a.dest: a.choices for a in tune_app.build_parser()._actions}
+    assert choices["optimizer"] == list(OPTIMIZERS)
+    assert choices["lr_scheduler"] == list(LR_SCHEDULERS)
+    assert choices["search"] == list(SEARCHES)
+    assert choices["scheduler"] == list(SCHEDULERS)
+
+
+def test_an_internal_error_keeps_its_traceback(monkeypatch, tmp_path, tiny_dataset_dir):
+    # A bug (here a numpy-style ValueError deep inside) is not a user mistake: it must not be
+    # turned into a one-line "error:" that hides where it happened.
+    from sweeps import runner
+
+    def broken(settings):
+        raise ValueError("operands could not be broadcast together with shapes (3,) (4,)")
+
+    monkeypatch.setattr(runner, "prepare", broken)
+    with pytest.raises(ValueError, match="could not be broadcast"):
+        tune_app.main(["--grid", "smoke", "--data", str(tiny_dataset_dir),
+                       "--storage", str(tmp_path / "runs")])
+
+
+def test_a_user_mistake_deep_in_the_model_registry_is_one_line(tmp_path, tiny_dataset_dir,
+                                                                capsys):
+    grid = tmp_path / "g.yaml"
+    grid.write_text("axes:\n  model: [unet]\nfixed:\n  model_kwargs: {num_down_blocks: 0}\n")
+    code, output = _run(capsys, "--grid", str(grid), "--data", str(tiny_dataset_dir),
+                        "--crop-size", "64", "--storage", str(tmp_path / "runs"))
+    assert code == 2 and "num_down_blocks must be >= 1" in output
+    assert "Traceback" not in output and not (tmp_path / "runs").exists()

@@ -76,14 +76,34 @@ def test_a_pair_comparison_quotes_its_numbers_and_names_the_winner():
                ).assign(trial_id="on")
     pair = Pair(SWITCHES["augment"], "off", "on", "unet")
     lines = compare_pair(trials, pd.concat([off, on]), pair, tolerance=0.05)
-    assert lines[0] == ("unet, with augmentation: best val mIoU 0.410 vs 0.370 without "
-                        "augmentation (+0.040).")
+    # 4 epochs against 3: said first, then the two over the epochs both trained
+    assert lines[:3] == [
+        "Unequal work: unet/aug trained 3 of 4 epochs (RUNNING), unet/no-aug 4 of 4; this "
+        "comparison is provisional.",
+        "Over the same epochs (epochs 1-3 of each): best val mIoU 0.410 with augmentation vs "
+        "0.370 without augmentation.",
+        "unet, with augmentation: best val mIoU 0.410 vs 0.370 without augmentation (+0.040)."]
     assert any("overfitting" in line and "without augmentation" in line for line in lines)
     assert "Verdict: unet with augmentation is better (best val mIoU 0.410 vs 0.370)." in lines
-    assert any(line.startswith("Provisional: unet/aug has 3 of 4 epochs (RUNNING)")
-               for line in lines)
     assert any("no clear winner" in line
                for line in compare_pair(trials, pd.concat([off, on]), pair, tolerance=0.2))
+
+
+def test_a_pair_with_equal_but_unfinished_epochs_is_provisional_in_footnotes():
+    trials = pd.DataFrame({
+        "trial_id": ["off", "on"], "name": ["unet/no-aug", "unet/aug"],
+        "best_val_miou": [0.37, 0.41], "epochs_done": [2, 2], "epochs_planned": [4, 4],
+        "status": ["TERMINATED", "RUNNING"], "stopped_early": [True, False]})
+    history = pd.concat([
+        curve([1.0, 0.8], [1.0, 0.9], val_miou=[0.3, 0.37], val_accuracy=[0.5, 0.6],
+              val_mean_class_recall=[0.3, 0.4]).assign(trial_id="off"),
+        curve([1.0, 0.9], [1.0, 0.8], val_miou=[0.3, 0.41], val_accuracy=[0.5, 0.7],
+              val_mean_class_recall=[0.3, 0.5]).assign(trial_id="on")])
+    pair = Pair(SWITCHES["augment"], "off", "on", "unet")
+    lines = compare_pair(trials, history, pair, tolerance=0.05, scheduler="asha")
+    assert lines[0].startswith("unet, with augmentation: best val mIoU 0.410 vs 0.370")
+    assert lines[-2:] == ["Provisional: unet/no-aug has 2 of 4 epochs (stopped early by ASHA).",
+                          "Provisional: unet/aug has 2 of 4 epochs (RUNNING)."]
 
 
 def test_identical_networks_with_different_timings_are_flagged_as_noise():

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from analysis_helpers import EPOCHS, N_TRIALS, result_rows, trial_dirs
+from ray_state_helpers import StateTrial, write_state
 
 from analysis.loading import TRIAL_COLUMNS, ExperimentError, load_experiment
 
-slow = pytest.mark.slow  # everything here reads the tiny sweep, made once (about a minute)
+slow = pytest.mark.slow  # for tests that read the tiny sweep, made once (about a minute)
 
 
 def _same(a, b) -> bool:
@@ -191,3 +192,58 @@ def test_a_folder_that_is_not_an_experiment_is_refused_naming_it(tmp_path):
     (tmp_path / "inner" / "segsweep.json").write_text("{not json")
     with pytest.raises(ExperimentError, match="unreadable"):
         load_experiment(tmp_path / "inner")
+
+
+def _searched_sweep(path: Path, trials: list[tuple[str, str, dict, str | None]]) -> Path:
+    """A stored Optuna sweep, written file by file: (trial id, folder, Tune's config, Ray's
+    status or None: started after Ray last saved its state), 2 epochs each."""
+    from segmodels.config import TrialConfig
+
+    points = {"unet/aug": {"model": "unet", "augment": True},
+              "deeplab/mobilenet_v3_small/no-aspp/aug": {
+                  "model": "deeplab", "backbone": "mobilenet_v3_small", "aspp": False}}
+    path.mkdir(parents=True)
+    (path / "segsweep.json").write_text(json.dumps(
+        {"points": points, "fixed": {}, "trial_defaults": {**TrialConfig().to_dict(),
+                                                            "epochs": 2}}))
+    for trial_id, folder, config, _ in trials:
+        (path / folder).mkdir()
+        (path / folder / "params.json").write_text(json.dumps(config))
+        (path / folder / "result.json").write_text("".join(
+            json.dumps({"trial_id": trial_id, "point": config["point"], "epoch": e,
+                        "val_miou": e / 10, "best_val_miou": e / 10, "best_epoch": e}) + "\n"
+            for e in (1, 2)))
+    write_state(path, [StateTrial(trial_id, folder, status, config)
+                       for trial_id, folder, config, status in trials if status])
+    return path
+
+
+def test_every_trial_of_a_search_sweep_is_found_and_named_by_its_searched_values(tmp_path):
+    mobile = "deeplab/mobilenet_v3_small/no-aspp/aug"
+    same = {"point": mobile, "lr": 0.0031, "crop_size": 32}
+    trials = [  # Optuna's trial ids are 8 hex digits; Ray renames a folder whose name is taken
+        ("30f12c97", "30f12c97_deeplab_mobilenet_v3_small_no-aspp_aug", same, "TERMINATED"),
+        ("9b1e0a44", "9b1e0a44_deeplab_mobilenet_v3_small_no-aspp_aug_3f2a", same, "TERMINATED"),
+        ("c0ffee12", "c0ffee12_unet_aug", {"point": "unet/aug", "lr": 0.001, "crop_size": 64},
+         "TERMINATED"),
+        ("77aa01bc", "77aa01bc_deeplab_x", {"point": mobile, "lr": 0.0002, "crop_size": 64},
+         None),  # started after Ray's last save: found by its params.json
+    ]
+    exp = load_experiment(_searched_sweep(tmp_path / "optuna", trials))
+
+    assert exp.skipped == []
+    t = exp.trials.set_index("trial_id")
+    assert sorted(t.index) == sorted(trial_id for trial_id, *_ in trials)
+    for trial_id, folder, config, _ in trials:
+        row = t.loc[trial_id]
+        assert row["trial_dir"] == str(tmp_path / "optuna" / folder)
+        assert (row["label"], row["lr"], row["crop_size"]) == (
+            config["point"], config["lr"], config["crop_size"])
+        assert row["status"] == "TERMINATED" and row["epochs_done"] == 2
+        assert row["name"].startswith(config["point"])
+        assert f"lr={config['lr']:.2g}" in row["name"] and f"crop={config['crop_size']}" in \
+            row["name"], row["name"]
+        assert len(exp.curves(trial_id)) == 2
+    assert exp.trials["name"].is_unique  # the two identical samples carry their ids
+    assert t.loc["30f12c97", "name"] == f"{mobile} lr=0.0031 crop=32 [30f12c97]"
+    assert t.loc["c0ffee12", "name"] == "unet/aug lr=0.001 crop=64"

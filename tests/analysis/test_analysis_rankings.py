@@ -15,6 +15,7 @@ from analysis.rankings import (
     rankings_markdown,
     rankings_table,
 )
+from sweeps.equal_work import PROJECTED
 
 NAN = math.nan
 
@@ -62,7 +63,7 @@ def test_pareto_front_keeps_only_models_nothing_beats_on_both_axes():
 def test_rankings_table_and_markdown():
     table = models(best_val_miou=[0.40, 0.39, 0.30], size_mb=[10.0, 2.0, 1.0],
                    inference_ms_cpu=[5.0, 50.0, 500.0], inference_ms_gpu=[NAN, NAN, NAN],
-                   train_minutes=[3.0, 2.0, 1.0])
+                   **{PROJECTED: [3.0, 2.0, 1.0]})
     ranks = rankings_table(table, tolerance=0.05)
     miou = ranks[ranks["axis"] == "best_val_miou"].set_index("name")
     assert list(miou["rank"]) == [1, 1, 2] and miou.loc["a", "tied_with"] == "b"
@@ -74,6 +75,7 @@ def test_rankings_table_and_markdown():
     assert "1. a (0.400) = b (0.390) (tie within 5%)" in text
     assert "## GPU inference time (lower is better)\n\nnot measured" in text
     assert "- best val mIoU vs CPU inference time: a" in text
+    assert "## training time for the planned epochs (lower is better)\n\n1. c (1 min)" in text
 
 
 @pytest.mark.slow
@@ -85,4 +87,4 @@ def test_rankings_of_the_tiny_sweep_follow_its_trials_table(experiment):
     assert list(miou["name"]) == list(expected)
     assert miou["value"].tolist() == sorted(experiment.finished["best_val_miou"], reverse=True)
     assert set(ranks["axis"]) == {"best_val_miou", "size_mb", "inference_ms_cpu",
-                                  "train_minutes"}  # no GPU on the test machine
+                                  PROJECTED}  # no GPU on the test machine

@@ -1,9 +1,11 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from segmodels import metrics
+from segmodels.data import Split
 
 
 def _cm(pred, target, k=3):
@@ -56,6 +58,20 @@ def test_course_scores_average_over_images():
     b = _cm([1, 1], [0, 0])
     both = metrics.course_scores(torch.stack([a, b]), eps=1e-6)
     assert both["accuracy"] == pytest.approx(0.5)
+
+
+def _masks(*rows):
+    masks = [np.array(r, dtype=np.uint8)[None] for r in rows]  # (1, W) each
+    return Split([f"m{i}" for i in range(len(masks))], [m[..., None] for m in masks], masks)
+
+
+def test_constant_predictor_baseline_is_the_best_single_class_everywhere():
+    # 6 pixels of class 0, 2 of class 1, none of class 2; 7 is outside the 3 classes.
+    val = _masks([0, 0, 0, 1], [0, 0, 0, 1, 7])
+    # all 0: IoU 6/8 for class 0, 0 for class 1, class 2 absent -> 0.375 (all 1 gives 0.125)
+    assert metrics.constant_predictor_miou(val, 3) == pytest.approx(0.375)
+    assert metrics.constant_predictor_miou(_masks([2, 2, 1]), 3) == pytest.approx(1 / 3)
+    assert metrics.constant_predictor_miou(_masks(), 3) == 0.0  # an empty split, not nan
 
 
 def test_matches_torchmetrics_on_random_predictions():

@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -6,8 +9,8 @@ import pytest
 from PIL import Image
 
 from segmodels import synthetic
+from segmodels.classes import CLASS_NAMES
 from segmodels.synthetic import (
-    CLASS_NAMES,
     ensure_generated,
     generate,
     is_synthetic,
@@ -150,3 +153,16 @@ def test_bad_arguments(tmp_path, bad):
     with pytest.raises(ValueError):
         ensure_generated(tmp_path, **{**SMALL, **bad})
     assert not is_synthetic(tmp_path)
+
+
+def test_cache_folder_follows_segsweep_cache(tmp_path):
+    """README: without --data the dataset is generated under $SEGSWEEP_CACHE/synthetic."""
+    probe = "from segmodels.synthetic import SYNTHETIC_DIR; print(SYNTHETIC_DIR)"
+    env = {**os.environ, "SEGSWEEP_CACHE": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert Path(out) == tmp_path / "cache" / "synthetic"
+    env.pop("SEGSWEEP_CACHE")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert Path(out) == Path("~/.cache/segsweep/synthetic")

@@ -20,6 +20,7 @@ def test_trial_reports_every_epoch_with_summary_facts(tiny_data, tmp_path):
                 "val_iou_vehicle", "best_val_miou", "best_epoch", "train_minutes", "size_mb",
                 "params", "inference_ms_cpu", "hostname", "val_confusion"):
         assert key in row, key
+    assert row["epochs_planned"] == 2  # what the CLI projects a stopped trial's minutes to
     assert math.isnan(row["inference_ms_gpu"])  # no GPU here
     assert row["best_val_miou"] == max(r["val_miou"] for r in reporter.history)
     assert sum(map(sum, row["val_confusion"])) == sum(m.size for m in tiny_data.val.masks)

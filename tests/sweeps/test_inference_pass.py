@@ -3,7 +3,8 @@ import json
 import pandas as pd
 
 from analysis.loading import _prefer_quiet_inference_times
-from sweeps.inference_pass import INFERENCE_FILE, time_architectures
+from sweeps.inference_pass import time_architectures
+from sweeps.storage import INFERENCE_FILE
 
 TINY = {"model_kwargs": {"min_channels": 4, "max_channels": 8}, "inference_height": 32,
         "inference_width": 48, "inference_repeats": 1}

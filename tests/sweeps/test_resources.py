@@ -1,5 +1,7 @@
 """sweeps.resources: when trials share a process."""
 
+import pytest
+
 from sweeps.resources import concurrent_slots, reuse_trial_actors
 
 CPU_ONLY = {"CPU": 2.0}
@@ -17,3 +19,17 @@ def test_trial_processes_are_reused_only_when_a_slot_runs_several_trials():
     one_cpu = {"cpu": 1.0, "gpu": 0.0}
     assert reuse_trial_actors(6, one_cpu, CPU_ONLY)  # the homework grid on 2 cores
     assert not reuse_trial_actors(2, one_cpu, CPU_ONLY)  # one trial per slot: nothing to save
+
+
+def test_an_address_where_no_cluster_answers_is_one_clear_error(monkeypatch):
+    import ray
+
+    from sweeps.resources import start_ray
+    from sweeps.settings import SweepError, SweepSettings
+
+    def no_cluster(**kwargs):
+        raise ConnectionError("Could not find any running Ray instance")
+
+    monkeypatch.setattr(ray, "init", no_cluster)
+    with pytest.raises(SweepError, match="--address 10.0.0.9:6379: no Ray cluster answers"):
+        start_ray(SweepSettings(address="10.0.0.9:6379"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ray_state_helpers import StateTrial, write_state
+
 from sweeps.resume_repair import (
     refill_missing_checkpoints,
     repair_result_files,
@@ -38,29 +40,11 @@ def _rows(trial: Path, epochs: int) -> None:
 
 
 def _ray_state(experiment: Path, trials: dict[str, tuple[str, list[tuple[str, int]] | None]]):
-    """An experiment_state file written with Ray's own serializers: folder -> (status,
-    [(checkpoint folder, epoch)] registered in that order, or None: no checkpoint yet)."""
-    from ray.train._internal.checkpoint_manager import _CheckpointManager, _TrainingResult
-    from ray.tune import Checkpoint, CheckpointConfig
-    from ray.tune.trainable.metadata import _TrainingRunMetadata
-
-    data = []
-    for folder, (status, registered) in trials.items():
-        metadata = _TrainingRunMetadata()
-        if registered is not None:
-            # No num_to_keep: registering must not delete anything (the test sets the disk).
-            manager = _CheckpointManager(CheckpointConfig(checkpoint_score_attribute="val_miou",
-                                                          checkpoint_score_order="max"))
-            for name, epoch in registered:
-                checkpoint = Checkpoint(str(experiment / folder / name))
-                manager.register_checkpoint(
-                    _TrainingResult(checkpoint=checkpoint, metrics={"val_miou": epoch / 10}))
-            metadata.checkpoint_manager = manager
-        trial = json.dumps({"relative_logdir": folder, "status": status})
-        data.append([trial, metadata.get_json_state()])
-    experiment.mkdir(parents=True, exist_ok=True)
-    (experiment / "experiment_state-2026-11-25_01-00-00.json").write_text(
-        json.dumps({"trial_data": data}))
+    """Ray's saved state, written by Ray's own code: folder -> (status, [(checkpoint folder,
+    epoch)] registered in that order, or None: no checkpoint yet). Trial ids are Optuna's kind
+    (8 hex digits) and folders have any name: repair goes by what the state records."""
+    write_state(experiment, [StateTrial(f"{i:08x}", folder, status, checkpoints=registered)
+                             for i, (folder, (status, registered)) in enumerate(trials.items())])
 
 
 def _killed_trial(tmp_path: Path, named: tuple[str, int], stored: dict[str, int],

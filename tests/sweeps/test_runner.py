@@ -8,6 +8,13 @@ from sweeps import runner
 from sweeps.grids import GridError
 from sweeps.record import write_sweep_record
 from sweeps.settings import SweepError, SweepSettings
+from sweeps.storage import SWEEP_FILE
+
+
+def _record(prepared) -> None:
+    write_sweep_record(prepared.settings, prepared.grid, prepared.fixed, prepared.data,
+                       scheduler_reason=prepared.scheduler_reason,
+                       resources={"cpu": 1, "gpu": 0}, cluster={"CPU": 2})
 
 
 def _settings(tmp_path, data, **kw):
@@ -53,19 +60,19 @@ def test_bad_settings_are_refused(tmp_path, tiny_dataset_dir, kw, message):
 def test_existing_name_is_refused_unless_resume_or_overwrite(tmp_path, tiny_dataset_dir):
     exp = tmp_path / "runs" / "smoke"
     exp.mkdir(parents=True)
-    (exp / runner.SWEEP_FILE).write_text(json.dumps({"kept": True}))
+    (exp / SWEEP_FILE).write_text(json.dumps({"kept": True}))
     with pytest.raises(SweepError, match="already exists.*--resume.*--overwrite"):
         runner.prepare(_settings(tmp_path, tiny_dataset_dir))
-    assert json.loads((exp / runner.SWEEP_FILE).read_text()) == {"kept": True}
+    assert json.loads((exp / SWEEP_FILE).read_text()) == {"kept": True}
     prepared = runner.prepare(_settings(tmp_path, tiny_dataset_dir, overwrite=True))
-    write_sweep_record(prepared, {"cpu": 1, "gpu": 0}, {"CPU": 2})
+    _record(prepared)
     resumed = runner.prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
     assert resumed.grid.labels == prepared.grid.labels and resumed.fixed == prepared.fixed
 
 
 def test_resume_refuses_flags_that_would_change_the_sweep(tmp_path, tiny_dataset_dir):
     prepared = runner.prepare(_settings(tmp_path, tiny_dataset_dir, overrides={"epochs": 3}))
-    write_sweep_record(prepared, {"cpu": 1, "gpu": 0}, {"CPU": 2})
+    _record(prepared)
     with pytest.raises(SweepError, match="drop --epochs 5 \\(sweep has 3\\)"):
         runner.prepare(_settings(tmp_path, tiny_dataset_dir, resume=True,
                                  overrides={"epochs": 5}))
@@ -120,3 +127,79 @@ def test_optuna_refuses_points_that_fix_what_it_searches(tmp_path, tiny_dataset_
                          point_settings=["unet/*:lr=0.003"])
     with pytest.raises(SweepError, match="optuna proposes itself"):
         runner.prepare(settings)
+
+
+def test_prepare_leaves_its_input_as_given(tmp_path, tiny_dataset_dir):
+    settings = _settings(tmp_path, tiny_dataset_dir)
+    prepared = runner.prepare(settings)
+    assert settings.name is None and settings.scheduler is None
+    assert prepared.settings.name == "smoke" and prepared.settings.scheduler == "fifo"
+
+
+def _grid_file(tmp_path, scheduler=None):
+    path = tmp_path / "mine.yaml"
+    text = "axes:\n  model: [unet]\n  augment: [false, true]\n"
+    path.write_text(text + (f"scheduler: {scheduler}\n" if scheduler else ""))
+    return str(path)
+
+
+@pytest.mark.parametrize("kw, scheduler, why", [
+    ({}, "fifo", "every point trains its full epochs"),  # a named grid
+    ({"grid": "homework"}, "fifo", "every point trains its full epochs"),
+    ({"grid": "yaml"}, "fifo", "every point trains its full epochs"),
+    ({"grid": "yaml-asha"}, "asha", "set by"),
+    ({"search": "optuna"}, "asha", "default for --search optuna"),
+    ({"scheduler": "asha"}, "asha", "--scheduler asha given"),
+    ({"search": "optuna", "scheduler": "fifo"}, "fifo", "--scheduler fifo given"),
+    ({"grid": "yaml-asha", "scheduler": "fifo"}, "fifo", "--scheduler fifo given"),
+])
+def test_the_scheduler_each_kind_of_sweep_runs(tmp_path, tiny_dataset_dir, kw, scheduler, why):
+    # Comparisons train every point its full epochs; a search stops unpromising samples.
+    grid = kw.pop("grid", "smoke")
+    if grid.startswith("yaml"):
+        grid = _grid_file(tmp_path, "asha" if grid == "yaml-asha" else None)
+    prepared = runner.prepare(_settings(tmp_path, tiny_dataset_dir, grid=grid, **kw))
+    assert prepared.settings.scheduler == scheduler
+    assert why in prepared.scheduler_reason
+
+
+def test_resume_keeps_the_sweeps_own_scheduler(tmp_path, tiny_dataset_dir):
+    prepared = runner.prepare(_settings(tmp_path, tiny_dataset_dir, scheduler="asha"))
+    _record(prepared)
+    resumed = runner.prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+    assert resumed.settings.scheduler == "asha" and "--scheduler asha given" in \
+        resumed.scheduler_reason
+    with pytest.raises(SweepError, match="its own scheduler \\(asha\\); drop --scheduler fifo"):
+        runner.prepare(_settings(tmp_path, tiny_dataset_dir, resume=True, scheduler="fifo"))
+
+
+def test_resume_of_a_sweep_recorded_before_fifo_became_the_default(tmp_path, tiny_dataset_dir):
+    prepared = runner.prepare(_settings(tmp_path, tiny_dataset_dir))
+    _record(prepared)
+    record_file = tmp_path / "runs" / "smoke" / SWEEP_FILE
+    record = json.loads(record_file.read_text())
+    record["settings"]["scheduler"] = "asha"  # the old default, recorded as such
+    del record["scheduler_reason"]
+    record_file.write_text(json.dumps(record))
+    resumed = runner.prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+    assert resumed.settings.scheduler == "asha"
+
+
+def test_a_grid_file_with_an_unknown_scheduler_is_refused(tmp_path, tiny_dataset_dir):
+    with pytest.raises(GridError, match="scheduler = 'hyperband' is not valid.*asha, fifo"):
+        runner.prepare(_settings(tmp_path, tiny_dataset_dir,
+                                 grid=_grid_file(tmp_path, "hyperband")))
+
+
+@pytest.mark.parametrize("storage, remote", [
+    ("./runs", False), ("/abs/runs", False), ("file:///tmp/runs", False),
+    ("FILE:///tmp/runs", False), ("s3://bucket/runs", True), ("gs://b/r", True),
+])
+def test_one_answer_to_is_the_storage_remote(storage, remote):
+    # The settings (where files are written) and the cluster warning (whether to warn about a
+    # node-local path) must not disagree.
+    from sweeps.cluster_checks import storage_warning
+
+    nodes = [{"Alive": True}, {"Alive": True}]
+    assert SweepSettings(storage=storage).remote_storage is remote
+    assert (storage_warning(storage, nodes) is None) is remote

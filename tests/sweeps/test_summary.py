@@ -64,3 +64,17 @@ def test_failed_points_are_the_errored_trials_only():
     results = [_result("ok", 0.2), _result("crashed", 0.5, error=RuntimeError("x")),
                _result("deleted", 0.9, stored=False), _result("nan", None, diverged=True)]
     assert failed_points(results) == ["crashed"]
+
+
+def test_search_trials_are_named_by_their_searched_values_and_timed_by_their_grid_point():
+    # Optuna samples one grid point several times: without lr and crop the rows look alike.
+    point = "deeplab/mobilenet_v3_small/no-aspp/aug"
+    results = [_result(point, 0.3, config={"point": point, "lr": 0.0031, "crop_size": 32}),
+               _result(point, 0.2, config={"point": point, "lr": 0.001, "crop_size": 64}),
+               _result(point, 0.1, config={"point": point, "lr": 0.0002, "crop_size": 32},
+                       error=RuntimeError("x"))]
+    table = ranking_table(results, {point: {"ms": 12.5}})
+    assert list(table["model"]) == [f"{point} lr=0.0031 crop=32", f"{point} lr=0.001 crop=64",
+                                    f"{point} lr=0.0002 crop=32"]
+    assert list(table["CPU ms/frame"]) == [12.5] * 3  # the architecture's quiet timing
+    assert failed_points(results) == [f"{point} lr=0.0002 crop=32"]

@@ -70,6 +70,24 @@ def test_smoke_sweep_stores_every_trials_history_and_summary(tmp_path, tiny_data
     assert meta["data"]["synthetic"] is True and len(meta["points"]) == 2
 
 
+def test_the_homework_grid_trains_every_point_its_full_epochs_by_default(tmp_path,
+                                                                          tiny_dataset_dir):
+    # The course compares pairs of curves and training times: with no --scheduler the
+    # comparison grid runs FIFO, so ASHA cannot cut a point short and skew the answers.
+    proc = run_app("--grid", "homework", "--data", str(tiny_dataset_dir), *TINY_FLAGS,
+                   "--crop-size", "32", "--batch-size", "2", "--storage", str(tmp_path),
+                   "--num-cpus", "2", timeout=900)
+    assert "scheduler FIFO (the default for a comparison" in proc.stdout
+    epochs = {point: [r["epoch"] for r in rows] for point, rows in
+              trials(tmp_path / "homework").items()}
+    from sweeps.grids import load_grid
+
+    assert set(epochs) == set(load_grid("homework").labels)
+    assert all(e == [1, 2] for e in epochs.values()), epochs
+    meta = json.loads((tmp_path / "homework" / "segsweep.json").read_text())
+    assert meta["settings"]["scheduler"] == "fifo" and "full epochs" in meta["scheduler_reason"]
+
+
 def test_asha_stops_a_hopeless_trial_early(tmp_path, tiny_dataset_dir):
     # Trials run one after the other (2 CPUs each on 2 CPUs): the good one sets the rung,
     # the one that cannot learn (lr 1e-9) falls below it at the first rung and is stopped.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sweeps import trainable
+from sweeps.storage import META_FILE
 
 
 def test_checkpoints_are_staged_in_memory_only_when_it_has_room(monkeypatch, tmp_path):
@@ -32,7 +33,7 @@ def test_each_checkpoint_carries_the_row_reported_with_it(monkeypatch, tmp_path)
     def report(metrics, checkpoint=None):
         folder = checkpoint.to_directory(str(tmp_path / "persisted"))
         seen["metrics"] = metrics
-        seen["meta"] = json.loads((tmp_path / "persisted" / trainable.META_FILE).read_text())
+        seen["meta"] = json.loads((tmp_path / "persisted" / META_FILE).read_text())
         seen["files"] = sorted(p.name for p in (tmp_path / "persisted").iterdir())
         return folder
 

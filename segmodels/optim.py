@@ -1,0 +1,31 @@
+"""Optimizers and learning-rate schedules by name: the one list of each.
+
+``TrialConfig`` validates its ``optimizer`` and ``lr_scheduler`` against these keys, the CLI
+offers them as choices, and the Lightning module builds from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+OptimizerBuilder = Callable[[Iterable[torch.nn.Parameter], float, float], torch.optim.Optimizer]
+SchedulerBuilder = Callable[[torch.optim.Optimizer, int], Any]
+
+OPTIMIZERS: dict[str, OptimizerBuilder] = {
+    "adam": lambda params, lr, wd: torch.optim.Adam(params, lr=lr, weight_decay=wd),
+    "adamw": lambda params, lr, wd: torch.optim.AdamW(params, lr=lr, weight_decay=wd),
+    "sgd": lambda params, lr, wd: torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd),
+}
+
+# Stepped once per epoch; ``epochs`` is the trial's planned epochs.
+LR_SCHEDULERS: dict[str, SchedulerBuilder] = {
+    "none": lambda opt, epochs: torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1.0),
+    "step": lambda opt, epochs: torch.optim.lr_scheduler.StepLR(opt, max(1, epochs // 3), 0.1),
+    "cosine": lambda opt, epochs: torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs),
+    "poly": lambda opt, epochs: torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda epoch: (1 - min(epoch, epochs - 1) / epochs) ** 0.9
+    ),
+}

@@ -1,0 +1,117 @@
+"""Ray Tune's saved experiment state, read in this one module (written against Ray 2.60.0).
+
+What it reads: ``STORAGE/NAME/experiment_state-<session>.json``, which Tune's driver rewrites
+while a sweep runs (``TuneController.save_to_dir``); the newest session's file is the one
+``Tuner.restore`` opens. Its ``trial_data`` holds one pair per trial:
+
+- the trial's JSON (``Trial.get_json_state``): ``trial_id``, ``status``, ``config`` (Tune's
+  config: grid point + searched values) and ``relative_logdir`` (the trial's folder, named by
+  ``runner._trial_dirname`` and then made unique by Ray; None until the trial starts);
+- its run metadata (``_TrainingRunMetadata``): ``num_failures``, and the checkpoint manager
+  (cloudpickled) that names the checkpoint folders Tune tracks: the best ones and the latest,
+  which a resume restores from.
+
+Why not a public API: ``tune.ExperimentAnalysis`` and ``Tuner.restore(...).get_results()``
+import Ray and unpickle the whole state (the latter ``tuner.pkl`` too); the analysis loader
+reads a running or copied sweep without Ray, from JSON alone (``read_trials``). The folders a
+checkpoint manager tracks are public nowhere (``ExperimentAnalysis`` reaches them through the
+same private attributes), and resume repair needs them before ``Tuner.restore`` runs, since it
+is the restore that fails.
+
+The bug resume repair works around (``sweeps/resume_repair.py``): Tune's checkpoint manager
+deletes a trial's old checkpoint (``num_to_keep``) before the driver saves the experiment
+state, so a driver killed in between leaves a state naming a deleted folder, and the restore
+fails that trial on every retry. Ray issue 27790; PR 29099 added a fallback to the latest
+available checkpoint, which Ray 2.60 no longer has; PR 51515 was closed unmerged; Ray Train
+V2's checkpoint manager saves its state before it deletes, but Tune's does not.
+
+Pinned: ``ray[default,tune]==2.60.0`` in pyproject.toml and cluster.yaml;
+tests/sweeps/test_ray_state.py fails naming this module when an upgrade changes what it reads.
+The JSON reads need no Ray import (the loader stays Ray-free); only ``checkpoint_folders``
+imports Ray's private ``_TrainingRunMetadata``, lazily.
+
+The project's other private imports, each where no public API does the job:
+
+- torchvision's ``models._utils.IntermediateLayerGetter`` (segmodels/backbones.py): a
+  backbone's named stages;
+- Ray's ``ray.tune.schedulers.async_hyperband._Bracket`` and ``ASHAScheduler._brackets``
+  (bench/asha.py): ASHA replayed on recorded curves;
+- Ray's ``node:__internal_head__`` resource (sweeps/resources.py): not counted as a node;
+- in tests only: ``ray.autoscaler._private.util`` (tests/test_cluster.py: cluster.yaml
+  validated as ``ray up`` does), ``OptunaSearch._points_to_evaluate``
+  (tests/sweeps/test_search.py), ``ray.train._internal.checkpoint_manager`` and
+  ``ray.tune.experiment.trial.Trial`` (tests/ray_state_helpers.py: state written as Ray does).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from segmodels.errors import SegsweepError
+
+RAY_VERSION = "2.60.0"  # the version this module was checked against (pyproject.toml pins it)
+STATE_PATTERN = "experiment_state-*.json"  # TuneController.CKPT_FILE_TMPL with "*"
+
+
+class RayStateError(SegsweepError, ValueError):
+    """Ray's saved experiment state cannot be read; the message names the file."""
+
+
+@dataclass(frozen=True)
+class RayTrial:
+    """One trial as Tune's saved state records it."""
+
+    trial_id: str
+    status: str | None  # PENDING, RUNNING, PAUSED, TERMINATED, ERROR
+    config: dict[str, Any]  # Tune's config: {"point": label, + searched values}
+    folder: str | None  # relative_logdir: its folder in the experiment; None until it starts
+    num_failures: int
+    metadata_json: str = field(repr=False)  # the run metadata, for checkpoint_folders
+
+
+def newest_state_file(experiment: Path) -> Path | None:
+    """The state file Tune restores from: the newest session's, by the time in its name
+    (as Ray's ``_find_newest_experiment_checkpoint`` picks it; modification times are
+    reordered by copies and syncs)."""
+    states = sorted(Path(experiment).glob(STATE_PATTERN), key=lambda p: p.name)
+    return states[-1] if states else None
+
+
+def read_trials(experiment: Path) -> list[RayTrial]:
+    """Every trial of the newest saved state, from its JSON alone (no Ray import); [] when
+    Ray has saved none yet. Raises ``RayStateError`` naming a file it cannot parse."""
+    state = newest_state_file(experiment)
+    if state is None:
+        return []
+    try:
+        entries = json.loads(state.read_text())["trial_data"]
+        return [_trial(*entry) for entry in entries]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise RayStateError(f"{state}: not a Ray Tune experiment state this version reads "
+                            f"({type(exc).__name__}: {exc})") from None
+
+
+def _trial(trial_json: str, metadata_json: str) -> RayTrial:
+    trial, metadata = json.loads(trial_json), json.loads(metadata_json)
+    return RayTrial(trial_id=str(trial["trial_id"]), status=trial.get("status"),
+                    config=trial.get("config") or {}, folder=trial.get("relative_logdir"),
+                    num_failures=int(metadata.get("num_failures") or 0),
+                    metadata_json=metadata_json)
+
+
+def checkpoint_folders(trial: RayTrial) -> tuple[str | None, set[str]]:
+    """(the latest checkpoint folder: the one a resume restores from, None before the first;
+    every folder Tune tracks: the best ones and the latest, which its clean-up opens later), by
+    folder name. Unpickles Ray's checkpoint manager: needs Ray."""
+    from ray.tune.trainable.metadata import _TrainingRunMetadata
+
+    manager = _TrainingRunMetadata.from_json_state(trial.metadata_json).checkpoint_manager
+    if manager is None:
+        return None, set()
+    latest = manager.latest_checkpoint_result
+    results = [r for r in [*manager.best_checkpoint_results, latest] if r is not None]
+    return (latest and Path(latest.checkpoint.path).name,
+            {Path(r.checkpoint.path).name for r in results})

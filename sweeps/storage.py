@@ -1,0 +1,41 @@
+"""The storage contract: where a sweep lives and the names of the files in its folder.
+
+    STORAGE/NAME/                      the experiment folder (local path or object-store URI)
+        segsweep.json                  SWEEP_FILE: how the sweep was started (settings, grid, data)
+        inference_cpu.json             INFERENCE_FILE: CPU timings taken after the sweep
+        experiment_state-*.json        Ray Tune's saved state (read through sweeps.ray_state)
+        TRIAL/params.json              PARAMS_FILE: Tune's config of the trial (point + searched)
+        TRIAL/result.json              RESULT_FILE: one JSON line per reported epoch
+        TRIAL/error.txt                ERROR_FILE: why the trial failed
+        TRIAL/checkpoint_NNNNNN/       CHECKPOINT_PREFIX: checkpoint.pt + META_FILE
+
+Writers (the runner, the trainable) and readers (resume repair, the loader, the CLI summary)
+all take the names from here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from segmodels.checkpoint import CHECKPOINT_FILE
+
+DEFAULT_STORAGE = "./runs"
+SWEEP_FILE = "segsweep.json"
+INFERENCE_FILE = "inference_cpu.json"
+PARAMS_FILE = "params.json"
+RESULT_FILE = "result.json"
+ERROR_FILE = "error.txt"
+META_FILE = "meta.json"  # in each checkpoint folder: its epoch, val mIoU and reported row
+CHECKPOINT_PREFIX = "checkpoint_"
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+__all__ = ["CHECKPOINT_FILE", "CHECKPOINT_PREFIX", "DEFAULT_STORAGE", "ERROR_FILE",
+           "INFERENCE_FILE", "META_FILE", "PARAMS_FILE", "RESULT_FILE", "SWEEP_FILE",
+           "is_remote_storage"]
+
+
+def is_remote_storage(storage: str) -> bool:
+    """True for object storage (``s3://``, ``gs://``, any ``scheme://``); a plain path and
+    ``file://`` (any case) are a folder on the node's own disk."""
+    return bool(_URI.match(storage)) and not storage.lower().startswith("file://")

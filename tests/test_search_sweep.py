@@ -1,0 +1,106 @@
+"""An Optuna sweep end to end, as a user runs it: ``tune_app.py --search optuna``, its driver
+SIGKILLed mid-sweep, ``--resume``, the report. Optuna's trials have 8-hex-digit ids and may
+share a grid point: every one must reach the report, named by its lr and crop size, and a
+kill must lose none of its epochs (slow: starts Ray twice, about two minutes on 2 cores)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from reliability_helpers import Sweep, run_app, write_grid
+
+from sweeps import ray_state
+
+pytestmark = pytest.mark.slow
+EPOCHS = 2
+
+
+def _rows(exp: Path) -> dict[str, list[dict]]:
+    """Trial folder -> the complete rows of its result.json."""
+    out = {}
+    for params in exp.glob("*/params.json"):
+        result = params.with_name("result.json")
+        lines = result.read_text().splitlines() if result.is_file() else []
+        out[params.parent.name] = [json.loads(line) for line in lines if line.endswith("}")]
+    return out
+
+
+def _saved_status(exp: Path) -> dict[str, str | None]:
+    """Trial folder -> status, from Ray's newest saved state (empty while it is written)."""
+    try:
+        return {t.folder: t.status for t in ray_state.read_trials(exp) if t.folder}
+    except ray_state.RayStateError:
+        return {}
+
+
+def test_an_optuna_sweep_killed_and_resumed_reports_every_trial_by_its_values(
+        tmp_path, tiny_dataset_dir, monkeypatch):
+    grid = write_grid(tmp_path, "search", {"model": ["unet"], "augment": [False, True]})
+    args = ["--grid", grid, "--name", "search", "--data", str(tiny_dataset_dir),
+            "--search", "optuna", "--num-samples", "1", "--scheduler", "fifo",
+            "--epochs", str(EPOCHS), "--crop-size", "32", "--batch-size", "4",
+            "--inference-repeats", "1", "--cpus-per-trial", "1", "--num-cpus", "2",
+            "--storage", str(tmp_path / "runs")]
+    exp = tmp_path / "runs" / "search"
+
+    def kill_point() -> bool:  # a trial finished in Ray's saved state, another still to run
+        status, rows = _saved_status(exp), _rows(exp)
+        return "TERMINATED" in status.values() and any(
+            len(rows.get(folder, [])) < EPOCHS for folder in status)
+
+    with Sweep([*args, "--no-report"], tmp_path / "killed.log") as sweep:
+        sweep.poll(kill_point, 300, "one trial TERMINATED, another unfinished")
+        os.killpg(sweep.pid, signal.SIGKILL)
+        sweep.proc.wait(timeout=30)
+        assert sweep.wait_gone(30) == []
+    before = _rows(exp)
+
+    code, output, left = run_app([*args, "--resume"], tmp_path / "resumed.log")
+
+    assert code == 0 and left == [], output[-4000:]
+    trials = ray_state.read_trials(exp)
+    assert len(trials) == 2 + 1, trials  # every grid point, plus Optuna's one sample
+    assert all(t.status == "TERMINATED" for t in trials), trials
+    after = _rows(exp)
+    for folder, rows in before.items():  # nothing stored before the kill is lost ...
+        assert after[folder][:len(rows)] == rows, folder
+    for t in trials:  # ... and every epoch is stored once
+        assert [r["epoch"] for r in after[t.folder]] == list(range(1, EPOCHS + 1)), t
+    report = exp / "report"
+    table = pd.read_csv(report / "trials.csv").set_index("trial_id")
+    assert sorted(table.index) == sorted(t.trial_id for t in trials)
+    assert table["name"].is_unique
+    for t in trials:
+        row = table.loc[t.trial_id]
+        assert (row["lr"], row["crop_size"]) == (t.config["lr"], t.config["crop_size"])
+        assert row["name"].startswith(t.config["point"]), row["name"]
+        assert f"lr={t.config['lr']:.2g}" in row["name"] and "crop=32" in row["name"]
+    history = pd.read_csv(report / "history.csv")
+    assert history.groupby("trial_id")["epoch"].apply(sorted).to_dict() == {
+        t.trial_id: list(range(1, EPOCHS + 1)) for t in trials}
+    _every_trial_is_plotted(exp, set(table["name"]), tmp_path / "plots", monkeypatch)
+
+
+def _every_trial_is_plotted(exp: Path, names: set[str], out: Path, monkeypatch) -> None:
+    """The report's overview curves draw one line per trial, labelled by its name."""
+    from matplotlib.axes import Axes
+
+    from analysis import load_experiment
+    from analysis.plots import PLOTS, PlotContext
+
+    drawn, plot = [], Axes.plot
+
+    def recording_plot(ax, *args, **kwargs):
+        drawn.append(kwargs.get("label"))
+        return plot(ax, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "plot", recording_plot)
+    out.mkdir()
+    (figure,) = PLOTS["overview"](PlotContext(load_experiment(exp), out))
+    assert figure.written and names <= set(drawn), (names, drawn)
+    assert (exp / "report" / figure.path.name).is_file()  # the report has it too
