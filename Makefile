@@ -16,7 +16,7 @@ DEMO_FLAGS ?= --grid homework --epochs 10 --crop-size 128 --batch-size 4 --sched
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,mlflow,wandb]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -19,13 +19,15 @@ from pathlib import Path
 from segmodels import config
 from segmodels.config import TrialConfig
 from segmodels.errors import SegsweepError
+from segmodels.image_size import parse_image_size
 from sweeps.search import SCHEDULERS, SEARCHES
 from sweeps.storage import DEFAULT_STORAGE
+from sweeps.tracking import TRACKERS, dashboard_commands
 
 # CLI flags that set TrialConfig keys; None means "not given": the grid's or model's default holds.
 TRIAL_FLAGS = {
     "epochs": int, "crop_size": int, "batch_size": int, "crops_per_image": int, "lr": float,
-    "optimizer": str,
+    "optimizer": str, "loss": str,
     "lr_scheduler": str, "seed": int, "precision": str, "miou_definition": str,
     "inference_repeats": int,
 }
@@ -38,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", default="homework", help="named grid (--list-grids) or YAML file")
     p.add_argument("--list-grids", action="store_true", help="list named grids and exit")
     p.add_argument("--data", default=None, help="dataset folder (default: synthetic data)")
+    p.add_argument("--image-size", default=None, metavar="WxH",
+                   help="shrink images larger than WIDTHxHEIGHT to fit it on load, aspect kept "
+                        "(e.g. 1000x750 for FloodNet's 4000x3000 originals); cached, see "
+                        "docs/data.md")
     train = p.add_argument_group("training (defaults reproduce the course)")
     for flag, kind in TRIAL_FLAGS.items():
         options = config.choices(flag) if flag in config.CHOICES else None
@@ -47,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a setting for the grid points whose label matches the glob, e.g. "
                             "'deeplab/mobilenet_v3_small/*:crops_per_image=8' (repeatable)")
     train.add_argument("--pretrained", action="store_true", default=None,
-                       help="ImageNet weights for DeepLab backbones (needs internet or a cache)")
+                       help="ImageNet weights for the models that have them (DeepLab backbones, "
+                            "smp encoders; needs internet or a cache); the others train from "
+                            "scratch")
     tune = p.add_argument_group("search and scheduling")
     tune.add_argument("--search", default="grid", choices=list(SEARCHES),
                       help="; ".join(f"{k}: {v.description}" for k, v in SEARCHES.items()))
@@ -72,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--overwrite", action="store_true", help="replace a sweep of the same name")
     res.add_argument("--max-failures", type=int, default=2, help="retries of a failed trial")
     res.add_argument("--no-report", action="store_true", help="skip the analysis report")
+    res.add_argument("--tracker", action="append", default=[], choices=list(TRACKERS),
+                     help="log every trial there too (repeatable; an optional extra each): "
+                          + "; ".join(f"{k}: {v.description}" for k, v in TRACKERS.items()))
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -83,12 +94,14 @@ def settings_from_args(args: argparse.Namespace):
     overrides["pretrained"] = args.pretrained
     return SweepSettings(
         grid=args.grid, data=args.data, overrides=overrides, point_settings=args.point_set,
+        image_size=parse_image_size(args.image_size) if args.image_size else None,
         search=args.search,
         num_samples=args.num_samples, scheduler=args.scheduler, grace_period=args.grace_period,
         reduction_factor=args.reduction_factor, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial, storage=args.storage, name=args.name,
         resume=args.resume, overwrite=args.overwrite, max_failures=args.max_failures,
         address=args.address, num_cpus=args.num_cpus, report=not args.no_report,
+        trackers=list(dict.fromkeys(args.tracker)),
     )
 
 
@@ -139,10 +152,12 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
         for note in prepared.data.notes:
             print(f"note: {note}")
+        dashboards = dashboard_commands(prepared.settings)  # before MLflow sets its env var
         results = runner.run(prepared)
         print_summary(results, prepared)
         if prepared.settings.report:
             _write_report(prepared.settings, prepared.data.val)
+        print("\n".join(dashboards))
         failed = failed_points(results)
         if failed:  # scripts and CI must not take a half-failed sweep for a finished one
             print(f"error: {len(failed)} of {len(results)} trial(s) failed after their retries: "

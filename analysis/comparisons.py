@@ -52,13 +52,16 @@ class Pair:
 
 def subject_label(config: dict[str, Any], without: str) -> str:
     """``deeplab/resnet18/aug`` for an ASPP pair: the shared settings, the switch left out."""
-    parts = [config.get("model"), config.get("backbone")]
+    parts = [config.get("model"), config.get("arch"), config.get("encoder"),
+             config.get("backbone")]
     if without != "aspp" and isinstance(config.get("aspp"), bool):
         parts.append("aspp" if config["aspp"] else "no-aspp")
     if without != "augment":
         parts.append("aug" if config.get("augment", True) else "no-aug")
     if without != "pretrained" and config.get("pretrained"):
         parts.append("pretrained")
+    if config.get("loss", "ce") != "ce":
+        parts.append(f"loss={config['loss']}")
     return "/".join(str(p) for p in parts if p)
 
 
@@ -104,8 +107,9 @@ def _disambiguate(pairs: list[Pair], configs: dict[str, dict[str, Any]]) -> None
 
 def architecture(config: dict[str, Any]) -> str:
     """What fixes the network (and so its size and inference time): model, backbone, ASPP,
-    model_kwargs and the inference frame size."""
-    keys = ("model", "backbone", "aspp", "model_kwargs", "inference_height", "inference_width")
+    smp's architecture and encoder, model_kwargs and the inference frame size."""
+    keys = ("model", "backbone", "aspp", "arch", "encoder", "model_kwargs", "inference_height",
+            "inference_width")
     return json.dumps({k: config.get(k) for k in keys}, sort_keys=True, default=str)
 
 

@@ -18,7 +18,8 @@ def load_validation(meta: dict[str, Any]) -> tuple[Split | None, list[str]]:
     if not Path(root).is_dir():
         return None, [f"dataset folder {root} is not on this machine: no examples, no baseline"]
     try:
-        loaded = load_dataset(root, splits=("val",))
+        # at the sweep's --image-size: the examples are crops of what the trials validated on
+        loaded = load_dataset(root, splits=("val",), image_size=data.get("image_size"))
     except DatasetError as exc:
         return None, [f"dataset {root} no longer loads: {exc}"]
     notes = []

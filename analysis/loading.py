@@ -43,15 +43,15 @@ from sweeps.storage import (
     SWEEP_FILE,
 )
 
-CONFIG_COLUMNS = ("model", "backbone", "aspp", "augment", "pretrained", "lr", "crop_size",
-                  "batch_size", "optimizer", "seed")
+CONFIG_COLUMNS = ("model", "backbone", "aspp", "arch", "encoder", "augment", "pretrained",
+                  "loss", "lr", "crop_size", "batch_size", "optimizer", "seed")
 LAST_ROW_COLUMNS = ("best_val_miou", "best_epoch", "train_minutes", "inference_ms_cpu",
                     "inference_ms_gpu", "size_mb", "params", "hostname", "node_id")
 # inference_ms_cpu: the quiet after-sweep timing where it exists (inference_cpu.json), else
 # the trial's own; inference_ms_cpu_in_trial: always the trial's own.
 TRIAL_COLUMNS = ("trial_id", "label", "name", *CONFIG_COLUMNS, "epochs_planned", "status",
                  "stopped_early", "epochs_done", "final_val_miou", *LAST_ROW_COLUMNS,
-                 "inference_ms_cpu_in_trial",
+                 "inference_ms_cpu_in_trial", PROJECTED,  # train_minutes for the planned epochs
                  "failures", "error", "trial_dir", "best_checkpoint", "best_checkpoint_epoch")
 INTEGER_COLUMNS = ("epochs_planned", "epochs_done", "best_epoch", "params", "failures",
                    "best_checkpoint_epoch")

@@ -8,6 +8,7 @@ labels, legend or colour bar) or, when the trials it needs are absent, ``path=No
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -92,6 +93,19 @@ def switch_figures(ctx: PlotContext, key: str) -> list[Figure]:
     return [_pair_figure(ctx, pair) for pair in pairs]
 
 
+LOSS_NAMES = {"ce": "cross-entropy", "weighted_ce": "class-weighted cross-entropy"}
+
+
+def _loss_title(exp: Experiment, trial_ids) -> str:
+    """What the loss curves show: each trial minimises (and validates) its own ``loss``, so
+    curves of different losses share an axis but not a scale."""
+    losses = {exp.configs.get(t, {}).get("loss", "ce") for t in trial_ids}
+    if len(losses) == 1:
+        name = losses.pop()
+        return f"{LOSS_NAMES.get(name, name)} loss"
+    return "loss (each trial's own: " + ", ".join(sorted(losses)) + "; scales differ)"
+
+
 def _pair_figure(ctx: PlotContext, pair: Pair) -> Figure:
     exp, s = ctx.exp, pair.switch
     title = f"{pair.subject}: {s.off} vs {s.on}"
@@ -109,7 +123,8 @@ def _pair_figure(ctx: PlotContext, pair: Pair) -> Figure:
         loss_ax.plot(c["epoch"], c["train_loss"], "--o", color=color, ms=3, label=f"{side}: train")
         loss_ax.plot(c["epoch"], c["val_loss"], "-o", color=color, ms=3, label=f"{side}: val")
     _log_if_spiky(loss_ax, pd.concat([c[["train_loss", "val_loss"]] for c in curves.values()]))
-    loss_ax.set(title="Cross-entropy loss", xlabel="epoch", ylabel="loss")
+    loss_ax.set(title=_loss_title(exp, (pair.off, pair.on)).capitalize(), xlabel="epoch",
+                ylabel="loss")
     loss_ax.legend(fontsize=8)
     for ax, (column, label) in zip(axes.flat[1:], CURVE_PANELS):
         for tid, side, color in sides:
@@ -304,13 +319,74 @@ def overview_figure(ctx: PlotContext) -> list[Figure]:
         left.axhline(ctx.baseline, color="grey", ls=":", label="constant-predictor baseline")
     left.set(title="val mIoU", xlabel="epoch", ylabel="val mIoU")
     _log_if_spiky(right, exp.history[["val_loss"]])
-    right.set(title="val cross-entropy loss", xlabel="epoch", ylabel="loss")
+    right.set(title="val " + _loss_title(exp, exp.finished["trial_id"]), xlabel="epoch",
+              ylabel="loss")
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     left.legend(fontsize=7)
     fig.suptitle(title)
     return [Figure("overview", title, _save(fig, ctx.out_dir / "overview_curves.png"))]
+
+
+def varied_settings(configs: list[dict]) -> list[str]:
+    """The settings that differ between the trials (resolved configs), in config order."""
+    keys = dict.fromkeys(k for cfg in configs for k in cfg)
+    return [k for k in keys if len({repr(cfg.get(k)) for cfg in configs}) > 1]
+
+
+def parallel_figure(ctx: PlotContext) -> list[Figure]:
+    """Best val mIoU against every setting the sweep varied, one line per trial, when it
+    varied more than two (an Optuna search, a wide grid); fewer are the switch plots' job.
+    Drawn by Optuna's parallel-coordinate plot over the trials (any search)."""
+    import optuna
+
+    exp = ctx.exp
+    varied = varied_settings(list(exp.configs.values()))
+    if len(varied) <= 2:
+        return []
+    title = f"Best val mIoU against the {len(varied)} settings the sweep varied"
+    done = exp.finished[np.isfinite(exp.finished[MIOU].astype(float))]
+    if len(done) < 2:
+        return [Figure("parallel", title, None, "skipped: fewer than two trials have a best "
+                                                 "val mIoU")]
+    configs = [exp.configs[t] for t in done["trial_id"]]
+    distributions = {k: _distribution([cfg.get(k) for cfg in configs]) for k in varied}
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line per report
+    try:
+        study = optuna.create_study(direction="maximize")
+        for cfg, value in zip(configs, done[MIOU].astype(float)):
+            params = {k: _param(cfg.get(k), d) for k, d in distributions.items()}
+            study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions,
+                                                      value=value))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            ax = optuna.visualization.matplotlib.plot_parallel_coordinate(
+                study, params=varied, target_name="best val mIoU")
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    for lines in ax.collections:  # Optuna's Blues starts at white: the worst trial would vanish
+        lines.set_cmap("viridis")
+    ax.figure.set_size_inches(max(8.0, 2.2 * (len(varied) + 1)), 5.5)  # room for tick names
+    ax.set_title(title)
+    return [Figure("parallel", title, _save(ax.figure, ctx.out_dir / "parallel_coordinates.png"),
+                   "", tuple(done["trial_id"]))]
+
+
+def _distribution(values: list):
+    """A numeric axis for numbers (log-scaled when they span a decade or more, as lr does),
+    else one tick per distinct value."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        low, high = float(min(values)), float(max(values))
+        return FloatDistribution(low, high, log=low > 0 and high / low >= 10)
+    return CategoricalDistribution(sorted({str(v) for v in values}))
+
+
+def _param(value, distribution):
+    return str(value) if hasattr(distribution, "choices") else float(value)
 
 
 PlotBuilder = Callable[[PlotContext], list[Figure]]
@@ -321,6 +397,7 @@ PLOTS: dict[str, PlotBuilder] = {
     "per_class_iou": per_class_iou_figure,
     "confusion": confusion_figure,
     "scheduler": scheduler_figure,
+    "parallel": parallel_figure,
 }
 
 

@@ -41,7 +41,8 @@ if TYPE_CHECKING:  # torch-heavy modules load only once a real experiment is fou
 
 FAILED = ("ERROR", "DIVERGED")
 OWN_FILES = ("switch_*.png", "tradeoff_*.png", "examples_*.png", "per_class_iou.png",
-             "confusion_best.png", "scheduler_epochs.png", "overview_curves.png")
+             "confusion_best.png", "scheduler_epochs.png", "overview_curves.png",
+             "parallel_coordinates.png")
 QUESTIONS = {
     "augment": "Visualize training loss and validation loss curves for UNet trained with and "
                "without data augmentation. What are the differences in the behaviour of these "
@@ -138,6 +139,7 @@ def _run_section(d: ReportData) -> str:
                      "FloodNet. Pass --data DIR to tune_app.py to train on real images.</p>")
     parts.append(f"<p><b>Dataset:</b> {html.esc(data.get('description', data.get('root')))}"
                  f" (layout {html.esc(data.get('layout'))}).</p>")
+    parts.append(html.bullets(data.get("notes", []), "note"))  # what loading converted
     hosts = sorted(set(exp.trials["hostname"].dropna()))
     parts.append(
         f"<p><b>Hardware:</b> {html.esc(_num(hw.get('cluster_cpus')))} CPUs, "
@@ -163,6 +165,7 @@ def _run_section(d: ReportData) -> str:
     parts.append(html.bullets(exp.notes + d.notes, "note"))
     parts += [html.figure(f.path, f.title, f.note) for f in d.figures_of("overview")]
     parts += [html.figure(f.path, f.title, f.note) for f in d.figures_of("scheduler")]
+    parts += [html.figure(f.path, f.title, f.note) for f in d.figures_of("parallel")]
     return "\n".join(parts)
 
 

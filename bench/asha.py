@@ -47,7 +47,7 @@ def build_parser():
 def grid_file(work, smoke: bool) -> tuple[str, int]:
     """The full grid's axes as YAML (checked against the named grid); --smoke: two tiny UNets."""
     from segmodels.backbones import list_backbones
-    from segmodels.registry import list_models
+    from segmodels.registry import COURSE_MODELS
     from sweeps.grids import load_grid
 
     fixed = {"inference_height": 64, "inference_width": 64, "inference_repeats": 1}
@@ -56,7 +56,7 @@ def grid_file(work, smoke: bool) -> tuple[str, int]:
         fixed["model_kwargs"] = {"min_channels": 4, "max_channels": 16}
         path = C.write_grid(work, "full_bench", axes, fixed)
         return path, len(load_grid(path).points)
-    axes = {"model": list_models(), "backbone": list_backbones(), "aspp": [False, True],
+    axes = {"model": list(COURSE_MODELS), "backbone": list_backbones(), "aspp": [False, True],
             "augment": [False, True]}
     path = C.write_grid(work, "full_bench", axes, fixed)
     labels = load_grid(path).labels

@@ -10,6 +10,12 @@
    counting ``segmodels.data.decode_count`` in the driver; during ``Tuner.fit`` the dataset
    folder is renamed away, so a trial that opened a file would fail the sweep. Target: exactly
    one decode per file.
+3. The CPU trial before and after the device data path (issue 16: crops, augmentation and
+   batched validation on the GPU; CPU trials keep albumentations and one image per
+   validation pass): ``train_trial`` of ``segmodels`` exported from ``--before`` (git) and of
+   the working tree, each in its own process, alternating B A A B, on the same data, model
+   (augmented UNet), crops, batch and threads. Crops per second of ``epoch_seconds`` (training
+   + validation) after the first epoch, medians per side. Target: after / before >= 0.97.
 
     python bench/data.py                          # 1000x750 images, 128-px crops, batch 8
     python bench/data.py --crop-size 256 --batch-size 16
@@ -18,14 +24,22 @@
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
 import time
 
 import _common as C
 
 SMOKE = {"height": 96, "width": 128, "n_train": 4, "crop_size": 32, "batch_size": 2,
          "loader_batches": 2, "model_steps": 1, "points": 2, "sweep_trials": 2,
-         "sweep_epochs": 1}
+         "sweep_epochs": 1, "trial_epochs": 2, "trial_rounds": 1, "trial_size": "96x128",
+         "trial_crops": 4}
+BEFORE = "6922aab"  # the last commit before the device data path (issue 16)
 
 
 def build_parser():
@@ -42,6 +56,11 @@ def build_parser():
     p.add_argument("--points", type=int, default=None, help="first N homework points only")
     p.add_argument("--sweep-trials", type=int, default=3)
     p.add_argument("--sweep-epochs", type=int, default=2)
+    p.add_argument("--before", default=BEFORE, help="git revision of the 'before' CPU trial")
+    p.add_argument("--trial-epochs", type=int, default=3, help="the first one is warm-up")
+    p.add_argument("--trial-rounds", type=int, default=2, help="B A A B per round")
+    p.add_argument("--trial-size", default="240x320", help="HxW of the trial's images")
+    p.add_argument("--trial-crops", type=int, default=32, help="training crops per epoch")
     return p
 
 
@@ -174,11 +193,83 @@ def decode_rows(args, work) -> list[C.Row]:
     ]
 
 
+# One trial in a fresh process, with the segmodels found first on sys.path: its epochs'
+# (epoch_seconds, CPU seconds of the process when reported).
+_TRIAL = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from segmodels.data import load_dataset
+from segmodels.trial import train_trial
+
+class Reporter:
+    rows = []
+
+    def report(self, metrics, checkpoint):
+        self.rows.append((metrics["epoch_seconds"], time.process_time()))
+
+config = json.loads(sys.argv[3])
+train_trial(config, load_dataset(sys.argv[2]), reporter=Reporter(), cpus=int(sys.argv[4]),
+            time_cpu_inference=False)
+print("EPOCHS " + json.dumps(Reporter.rows))
+"""
+
+
+def _export(rev: str, work) -> str:
+    """``segmodels`` of git revision ``rev``, unpacked into ``work``."""
+    archive = subprocess.run(["git", "-C", str(C.ROOT), "archive", rev, "segmodels"],
+                             capture_output=True, check=True).stdout
+    dest = work / f"before-{rev}"
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")
+    return str(dest)
+
+
+def _trial_epochs(source: str, root, config: dict, cpus: int, work) -> list[tuple[float, float]]:
+    proc = subprocess.run([sys.executable, "-c", _TRIAL, source, str(root), json.dumps(config),
+                           str(cpus)], cwd=work, capture_output=True, text=True, timeout=3600)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("EPOCHS ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"trial from {source} failed:\n{proc.stderr[-3000:]}")
+    return [tuple(row) for row in json.loads(line[len("EPOCHS "):])]
+
+
+def before_after_rows(args, work) -> list[C.Row]:
+    """The CPU trial's crops/s with ``segmodels`` of ``--before`` and of the working tree."""
+    height, width = (int(v) for v in args.trial_size.lower().split("x"))
+    root = C.synthetic_data(args.trial_crops, 2, height, width)
+    config = {"model": "unet", "augment": True, "epochs": args.trial_epochs,
+              "crop_size": args.crop_size, "batch_size": args.batch_size,
+              "inference_repeats": 1, "log_images": 0}
+    cpus = args.cpus or C.homework_cpus_per_trial()
+    sources = {"before": _export(args.before, work), "after": str(C.ROOT)}
+    rates: dict[str, list[float]] = {"before": [], "after": []}
+    per_cpu: dict[str, list[float]] = {"before": [], "after": []}
+    for side in ["before", "after", "after", "before"] * args.trial_rounds:
+        print(f"CPU trial, {side} ...", flush=True)
+        epochs = _trial_epochs(sources[side], root, config, cpus, work)
+        steady = range(1, len(epochs))
+        rates[side].append(args.trial_crops / C.mean([epochs[i][0] for i in steady]))
+        per_cpu[side].append(args.trial_crops * len(steady) / (epochs[-1][1] - epochs[0][1]))
+    before, after = (statistics.median(rates[s]) for s in ("before", "after"))
+    cpu_before, cpu_after = (statistics.median(per_cpu[s]) for s in ("before", "after"))
+    return [
+        C.check("data: CPU trial crops/s, after / before the device data path",
+                after / before, ">=", 0.97),
+        C.info("data: CPU trial crops/s, before / after", f"{before:.2f} / {after:.2f}"),
+        C.info("data: CPU trial crops/s of each run, before; after",
+               "; ".join(", ".join(f"{r:.2f}" for r in rates[s]) for s in rates)),
+        C.info("data: CPU trial crops per CPU-second, after / before", cpu_after / cpu_before),
+        C.info("data: CPU trial: before = segmodels at / threads / crops per epoch",
+               f"{args.before} / {cpus} / {args.trial_crops}"),
+    ]
+
+
 def main(argv=None) -> int:
     args = C.parse(build_parser(), SMOKE, argv)
     start = time.perf_counter()
     rows = throughput_rows(args)
     with C.workdir(args, "data") as work:
+        rows += before_after_rows(args, work)
         rows += decode_rows(args, work)
     print(f"data benchmark: {time.perf_counter() - start:.0f} s", flush=True)
     C.emit(rows, args, "data: loader vs model, decodes per file")

@@ -28,7 +28,8 @@ import os
 import _common as C
 
 SMOKE = {"n_train": 4, "n_tiny": 2, "height": 96, "width": 128, "crop_size": 32,
-         "batch_size": 4, "epochs": 1, "distinct": 4, "channels": "4,16"}
+         "batch_size": 4, "epochs": 10, "distinct": 4, "channels": "4,16"}  # epochs: outlast
+# the memory sampler's interval (else its figures are NaN)
 MB = 2**20
 
 

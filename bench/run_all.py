@@ -1,6 +1,6 @@
 """Run every benchmark in sequence with its defaults and print one combined table.
 
-    python bench/run_all.py                 # what `make bench` runs (~25 min on 2 CPU cores)
+    python bench/run_all.py                 # what `make bench` runs (~35 min on 2 CPU cores)
     python bench/run_all.py --smoke         # every benchmark at its smallest sizes
     python bench/run_all.py --only data,inference
 
@@ -16,7 +16,8 @@ import time
 
 import _common as C
 
-BENCHMARKS = ("trial_overhead", "makespan", "asha", "data", "memory", "inference")
+BENCHMARKS = ("trial_overhead", "makespan", "asha", "data", "data_load", "memory", "inference",
+              "gpu")
 
 
 def main(argv: list[str] | None = None) -> int:

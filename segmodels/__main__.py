@@ -10,7 +10,8 @@ import argparse
 import sys
 
 from segmodels.config import TrialConfig
-from segmodels.data import DatasetError, load_dataset
+from segmodels.data import load_dataset
+from segmodels.errors import SegsweepError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,13 +34,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         data = load_dataset(args.data or ensure_generated(SYNTHETIC_DIR.expanduser()))
-    except DatasetError as exc:
+        print(data.describe() + (" -- SYNTHETIC, pass --data for FloodNet"
+                                 if data.synthetic else ""))
+        config = {k: getattr(args, k) for k in ("model", "backbone", "aspp", "augment", "epochs",
+                                                "crop_size", "batch_size", "lr", "seed")}
+        history = train_trial(config, data, reporter=LocalReporter(args.out), log_dir=args.out)
+    except SegsweepError as exc:  # a bad dataset or setting: one line; a bug keeps its traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(data.describe() + (" -- SYNTHETIC, pass --data for FloodNet" if data.synthetic else ""))
-    config = {k: getattr(args, k) for k in ("model", "backbone", "aspp", "augment", "epochs",
-                                            "crop_size", "batch_size", "lr", "seed")}
-    history = train_trial(config, data, reporter=LocalReporter(args.out), log_dir=args.out)
     best = max(history, key=lambda row: row["val_miou"])
     print(f"best val mIoU {best['val_miou']:.3f} at epoch {best['epoch']} "
           f"(constant-prediction baseline {constant_predictor_miou(data.val):.3f}); "

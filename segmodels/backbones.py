@@ -29,7 +29,8 @@ class PretrainedWeightsUnavailable(SegsweepError, RuntimeError):
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    builder: Callable[[bool, bool], nn.Module]  # (pretrained, dilated) -> module
+    builder: Callable[[tvm.WeightsEnum | None, bool], nn.Module]  # (weights, dilated) -> module
+    weights: tvm.WeightsEnum  # torchvision's ImageNet weights, loaded when pretrained
     out_channels: int
     output_stride: int
     supports_dilation: bool
@@ -45,27 +46,31 @@ def _load_torchvision(factory: Callable[..., nn.Module], weights, **kwargs) -> n
             raise
         raise PretrainedWeightsUnavailable(
             f"could not load ImageNet weights {weights} ({type(exc).__name__}: {exc}). "
-            "Either pre-download them on a machine with internet access "
-            f'(python -c \'import torchvision; torchvision.models.get_weight("{weights}")'
-            ".get_state_dict(progress=True)') and copy $TORCH_HOME/hub/checkpoints "
-            "(default ~/.cache/torch/hub/checkpoints) to this machine, "
-            "or train from scratch with pretrained=False (CLI: drop --pretrained)."
+            f"{weights_advice(weights)}"
         ) from exc
 
 
-def _resnet18(pretrained: bool, dilated: bool) -> nn.Module:
-    weights = tvm.ResNet18_Weights.IMAGENET1K_V1 if pretrained else None
+def weights_advice(weights: tvm.WeightsEnum) -> str:
+    """How to get torchvision ``weights`` onto an offline machine, or do without them."""
+    return (
+        "Either pre-download them on a machine with internet access "
+        f'(python -c \'import torchvision; torchvision.models.get_weight("{weights}")'
+        ".get_state_dict(progress=True)') and copy $TORCH_HOME/hub/checkpoints "
+        "(default ~/.cache/torch/hub/checkpoints) to this machine, "
+        "or train from scratch with pretrained=False (CLI: drop --pretrained)."
+    )
+
+
+def _resnet18(weights: tvm.WeightsEnum | None, dilated: bool) -> nn.Module:
     net = _load_torchvision(tvm.resnet18, weights)
     return IntermediateLayerGetter(net, return_layers={"layer4": "out"})
 
 
-def _vgg11_bn(pretrained: bool, dilated: bool) -> nn.Module:
-    weights = tvm.VGG11_BN_Weights.IMAGENET1K_V1 if pretrained else None
+def _vgg11_bn(weights: tvm.WeightsEnum | None, dilated: bool) -> nn.Module:
     return _load_torchvision(tvm.vgg11_bn, weights).features
 
 
-def _mobilenet_v3_small(pretrained: bool, dilated: bool) -> nn.Module:
-    weights = tvm.MobileNet_V3_Small_Weights.IMAGENET1K_V1 if pretrained else None
+def _mobilenet_v3_small(weights: tvm.WeightsEnum | None, dilated: bool) -> nn.Module:
     return _load_torchvision(tvm.mobilenet_v3_small, weights, dilated=dilated).features
 
 
@@ -83,9 +88,11 @@ class _OutputOnly(nn.Module):
 
 # ResNet18 uses BasicBlocks, which torchvision cannot dilate; VGG downsamples by max-pooling.
 BACKBONES: dict[str, BackboneSpec] = {
-    "resnet18": BackboneSpec(_resnet18, 512, 32, False),
-    "vgg11_bn": BackboneSpec(_vgg11_bn, 512, 32, False),
-    "mobilenet_v3_small": BackboneSpec(_mobilenet_v3_small, 576, 32, True, 16),
+    "resnet18": BackboneSpec(_resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1, 512, 32, False),
+    "vgg11_bn": BackboneSpec(_vgg11_bn, tvm.VGG11_BN_Weights.IMAGENET1K_V1, 512, 32, False),
+    "mobilenet_v3_small": BackboneSpec(_mobilenet_v3_small,
+                                       tvm.MobileNet_V3_Small_Weights.IMAGENET1K_V1,
+                                       576, 32, True, 16),
 }
 
 
@@ -111,4 +118,4 @@ def build_backbone(name: str, *, pretrained: bool = False, dilated: bool = False
             f"backbone {name!r} does not support dilated (output stride "
             f"< {spec.output_stride}) mode; backbones that do: {', '.join(dilatable)}"
         )
-    return _OutputOnly(spec.builder(pretrained, dilated))
+    return _OutputOnly(spec.builder(spec.weights if pretrained else None, dilated))

@@ -6,3 +6,4 @@ CLASS_NAMES: tuple[str, ...] = (
     "background", "building", "road", "water", "tree", "vehicle", "pool", "grass",
 )
 NUM_CLASSES = len(CLASS_NAMES)
+IGNORE_INDEX = 255  # a mask value for "unlabelled": the loss and the metrics skip these pixels

@@ -19,8 +19,10 @@ from typing import Any
 
 from segmodels.backbones import list_backbones
 from segmodels.errors import ConfigError
+from segmodels.losses import list_losses
 from segmodels.optim import LR_SCHEDULERS, OPTIMIZERS
 from segmodels.registry import list_models
+from segmodels.smp_models import list_archs, list_encoders
 
 PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed")
 MIOU_DEFINITIONS = ("global", "per_image")
@@ -35,6 +37,8 @@ class TrialConfig:
     model: str = "unet"
     backbone: str | None = None
     aspp: bool | None = None
+    arch: str | None = None  # smp's architecture (model "smp")
+    encoder: str | None = None  # smp's encoder, or a timm model as tu-NAME (model "smp")
     pretrained: bool = False
     augment: bool = True
     epochs: int = 50
@@ -44,6 +48,8 @@ class TrialConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     optimizer: str = "adam"
+    loss: str = "ce"  # segmodels/losses.py
+    class_weights: list[float] | None = None  # weighted_ce's; the runner computes them
     lr_scheduler: str = "none"
     seed: int = 0
     precision: str = "auto"  # auto: bf16/fp16 AMP on CUDA, fp32 on CPU
@@ -86,6 +92,8 @@ class TrialConfig:
         return {
             "backbone": self.backbone,
             "aspp": self.aspp,
+            "arch": self.arch,
+            "encoder": self.encoder,
             "pretrained": self.pretrained or None,
             **self.model_kwargs,
         }
@@ -104,6 +112,9 @@ def trial_settings(fixed: Mapping[str, Any], point: Mapping[str, Any],
 CHOICES: dict[str, Callable[[], Collection[str]]] = {
     "model": list_models,
     "backbone": list_backbones,
+    "arch": list_archs,
+    "encoder": list_encoders,  # accepts timm's tu-NAME too; lists smp's and says where timm's are
+    "loss": list_losses,
     "optimizer": lambda: list(OPTIMIZERS),
     "lr_scheduler": lambda: list(LR_SCHEDULERS),
     "precision": lambda: PRECISIONS,
@@ -127,10 +138,10 @@ def check_value(key: str, value: Any, where: str | None = None) -> None:
         raise ConfigError(f"unknown key {where!r}; valid keys: {', '.join(sorted(FIELDS))}")
     hint = _TYPE_HINTS[key]
     if key in CHOICES and not (value is None and _type_ok(None, hint)):
-        valid = choices(key)
+        valid = CHOICES[key]()
         if value not in valid:
             raise ConfigError(f"{where} = {value!r} is not valid; valid values: "
-                              f"{', '.join(valid)}")
+                              f"{', '.join(valid)}{getattr(valid, 'hint', '')}")
         return
     if not _type_ok(value, hint):
         name = getattr(hint, "__name__", str(hint))

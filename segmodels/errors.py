@@ -16,3 +16,7 @@ class SegsweepError(Exception):
 
 class ConfigError(SegsweepError, ValueError):
     """A trial setting that cannot run (unknown key, wrong type, out of range)."""
+
+
+class DatasetError(SegsweepError, ValueError):
+    """A dataset problem a user must fix; the message names the file(s) and the fix."""

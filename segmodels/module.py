@@ -1,25 +1,28 @@
 """The Lightning module of one trial: cross-entropy training, confusion-matrix validation.
 
-Per-step work stays on the device (loss sums and the confusion matrix are tensors); values are
-synchronised to Python once per epoch, in ``epoch_metrics``.
+Per-step work stays on the device (loss sums and the confusion matrices are tensors); values
+are synchronised to Python once per epoch, in ``epoch_metrics``. A validation batch holds whole
+images of one size (``segmodels.validation``); each image keeps its own confusion matrix.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch import nn
 
 from segmodels import metrics
 from segmodels.classes import CLASS_NAMES
 from segmodels.colors import side_by_side
 from segmodels.config import TrialConfig
+from segmodels.losses import build_loss
 from segmodels.optim import LR_SCHEDULERS, OPTIMIZERS
 from segmodels.registry import create_model
 from segmodels.transforms import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
+from segmodels.validation import image_confusions
 
 
 def _denormalize(image: torch.Tensor) -> np.ndarray:
@@ -42,10 +45,11 @@ class SegmentationModule(pl.LightningModule):
         self.num_classes = num_classes
         self.class_names = class_names
         self.model = create_model(cfg.model, num_classes=num_classes, **cfg.model_args())
-        self.loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+        self.loss_fn = build_loss(cfg.loss, num_classes, cfg.class_weights)
         self.resume_state: dict[str, Any] | None = None  # optimizer/scheduler to restore
         self.pictures: list[np.ndarray] = []
         self.memory_format = torch.contiguous_format  # the trial sets channels_last on CUDA
+        self.val_seconds = 0.0  # the last validation pass, device work included
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images.contiguous(memory_format=self.memory_format))
@@ -62,37 +66,48 @@ class SegmentationModule(pl.LightningModule):
         self._train_pixels += valid
         return loss
 
+    def _synchronize(self) -> None:
+        """Wait for the device's queued work, so that validation's time is its own."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
     def on_validation_epoch_start(self) -> None:
         k = self.num_classes
-        self._cm = torch.zeros(k, k, dtype=torch.int64, device=self.device)
-        self._image_cms: list[torch.Tensor] = []
+        self._image_cms: list[torch.Tensor] = []  # (b, K, K) per batch
         self._val_loss = torch.zeros((), device=self.device, dtype=torch.float64)
         self._val_pixels = torch.zeros((), device=self.device, dtype=torch.float64)
+        self._cm = torch.zeros(k, k, dtype=torch.int64, device=self.device)
         self.pictures = []
+        self._synchronize()
+        self._val_start = time.perf_counter()
+
+    def on_validation_epoch_end(self) -> None:
+        self._synchronize()
+        self.val_seconds = time.perf_counter() - self._val_start
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        images, masks = batch  # (1, 3, H, W), (1, H, W): whole images, batch 1
+        images, masks = batch  # (b, 3, H, W), (b, H, W): whole images of one size
         logits = self(images)
         valid = (masks != IGNORE_INDEX).sum()
         self._val_loss += self.loss_fn(logits, masks).detach() * valid
         self._val_pixels += valid
         pred = logits.argmax(1)
-        cm = metrics.confusion_matrix(pred, masks, self.num_classes, IGNORE_INDEX)
-        self._cm += cm
-        self._image_cms.append(cm)
-        if batch_idx < self.cfg.log_images:
+        cms = image_confusions(pred, masks, self.num_classes, IGNORE_INDEX)
+        self._cm += cms.sum(0)
+        self._image_cms.append(cms)
+        for i in range(min(len(images), self.cfg.log_images - len(self.pictures))):
             self.pictures.append(
                 side_by_side(
-                    _denormalize(images[0]),
-                    pred[0].byte().cpu().numpy(),
-                    masks[0].byte().cpu().numpy(),
+                    _denormalize(images[i]),
+                    pred[i].byte().cpu().numpy(),
+                    masks[i].byte().cpu().numpy(),
                 )
             )
 
     def epoch_metrics(self) -> dict[str, float]:
         """This epoch's train and validation figures (one device sync)."""
         cm = self._cm.cpu()
-        course = metrics.course_scores(torch.stack(self._image_cms).cpu())
+        course = metrics.course_scores(torch.cat(self._image_cms).cpu())
         row = {
             "train_loss": float(self._train_loss / self._train_pixels.clamp(min=1)),
             "val_loss": float(self._val_loss / self._val_pixels.clamp(min=1)),

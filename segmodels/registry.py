@@ -12,12 +12,23 @@ from segmodels.backbones import list_backbones
 from segmodels.classes import NUM_CLASSES
 from segmodels.deeplab import DeepLab
 from segmodels.errors import ConfigError
+from segmodels.smp_models import SmpModel
 from segmodels.unet import UNet
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "unet": UNet,
     "deeplab": DeepLab,
+    "smp": SmpModel,
 }
+# The options that name a model's network in labels and grid axes, e.g. deeplab/resnet18/aspp.
+NAMED_BY: dict[str, tuple[str, ...]] = {
+    "unet": (),
+    "deeplab": ("backbone", "aspp"),
+    "smp": ("arch", "encoder"),
+}
+# The course's models: the `full` grid and model_configs(). A model registered later (smp)
+# enters a grid only when the grid names it.
+COURSE_MODELS = ("deeplab", "unet")
 
 
 def list_models() -> list[str]:
@@ -44,8 +55,15 @@ def create_model(name: str, *, num_classes: int = NUM_CLASSES, **kwargs: Any) ->
     return builder(num_classes=num_classes, **kwargs)
 
 
+def naming_defaults(name: str) -> dict[str, Any]:
+    """The model's own defaults of the options that name its network (``NAMED_BY``), read from
+    its signature: e.g. ``{"backbone": "resnet18", "aspp": True}`` for deeplab."""
+    params = inspect.signature(MODELS[name]).parameters
+    return {key: params[key].default for key in NAMED_BY[name]}
+
+
 def model_configs() -> list[dict[str, Any]]:
-    """Every registered model configuration: unet; deeplab x backbone x aspp."""
+    """The course's seven model configurations: unet; deeplab x backbone x aspp."""
     configs: list[dict[str, Any]] = [{"model": "unet"}]
     for backbone in list_backbones():
         for aspp in (False, True):
@@ -53,11 +71,11 @@ def model_configs() -> list[dict[str, Any]]:
     return configs
 
 
-def model_label(model: str, backbone: str | None = None, aspp: bool | None = None) -> str:
-    """Short human label used in tables and plots, e.g. ``deeplab/resnet18/aspp``."""
-    parts = [model]
-    if backbone:
-        parts.append(backbone)
+def model_label(model: str, backbone: str | None = None, aspp: bool | None = None,
+                arch: str | None = None, encoder: str | None = None) -> str:
+    """Short human label used in tables and plots, e.g. ``deeplab/resnet18/aspp`` or
+    ``smp/deeplabv3plus/resnet34``."""
+    parts = [model, *(name for name in (arch, encoder, backbone) if name)]
     if aspp is not None and model != "unet":
         parts.append("aspp" if aspp else "no-aspp")
     return "/".join(parts)

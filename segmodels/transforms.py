@@ -1,11 +1,16 @@
 """Albumentations pipelines and the torch datasets that apply them to decoded arrays.
 
+This is the CPU path of training crops (DataLoader workers), the faster one on a CPU; a trial
+that trains on CUDA makes its crops on the GPU instead (``segmodels.device_augment``), with
+the same augmentations.
+
 Image and mask go through the same geometric transform. Pixels that come from padding or
 rotation borders get ``IGNORE_INDEX`` in the mask, so the loss never learns a fake class there.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 
 import albumentations as A
@@ -73,6 +78,21 @@ def normalize_image(image: np.ndarray) -> np.ndarray:
     mean = np.asarray(IMAGENET_MEAN, dtype=np.float32) * 255
     std = np.asarray(IMAGENET_STD, dtype=np.float32) * 255
     return (image.astype(np.float32) - mean) / std
+
+
+@functools.cache
+def _imagenet_statistics(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std on ``device``, made once: a blocking copy to a GPU per batch would make the
+    host wait for the GPU's queued work."""
+    return (torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1),
+            torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1))
+
+
+def normalize_tensor(images: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) in [0, 1] -> ImageNet-normalized, on the images' device (the device
+    paths: ``segmodels.device_augment``, ``segmodels.validation``)."""
+    mean, std = _imagenet_statistics(images.device)
+    return (images - mean) / std
 
 
 class CropDataset(Dataset):

@@ -5,6 +5,10 @@ and ``reporter`` receives each epoch's metrics and checkpoint (Tune's reporter l
 ``sweeps``; ``LocalReporter`` writes to a folder). Fixed facts about the model (size, parameter
 count, inference time) are measured before training and sent with every epoch, so a trial that
 ASHA stops early still has them.
+
+Where the data is prepared depends on where the trial trains: on CUDA, crops, augmentation and
+validation images are made on the GPU (``segmodels.device_augment``, ``segmodels.validation``);
+on CPU, albumentations in DataLoader workers (``segmodels.transforms``), the faster path there.
 """
 
 from __future__ import annotations
@@ -23,13 +27,17 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from segmodels.batches import EpochBatches, training_batch_size
 from segmodels.checkpoint import save_checkpoint
 from segmodels.config import TrialConfig
 from segmodels.data import SegmentationData
+from segmodels.device_augment import DeviceCrops
 from segmodels.inference import time_inference
 from segmodels.module import SegmentationModule
+from segmodels.precision import architecture, resolve_memory_format, resolve_precision
 from segmodels.size import model_size_mb, parameter_count
-from segmodels.transforms import CropDataset, WholeImageDataset, seed_crop_worker
+from segmodels.transforms import CropDataset, seed_crop_worker
+from segmodels.validation import ValidationBatches, pixels_per_batch
 
 
 class Reporter(Protocol):
@@ -60,23 +68,6 @@ class LocalReporter:
                 f"val_acc {metrics['val_accuracy']:.4f}  ({metrics['train_minutes']:.2f} min)",
                 flush=True,
             )
-
-
-def resolve_precision(precision: str, accelerator: str) -> str:
-    """'auto' means AMP on CUDA (bf16 where the GPU supports it) and full fp32 on CPU."""
-    if precision != "auto":
-        return precision if accelerator == "gpu" or precision == "32" else "32-true"
-    if accelerator != "gpu":
-        return "32-true"
-    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-
-
-def resolve_memory_format(memory_format: str, accelerator: str) -> torch.memory_format:
-    """'auto' is channels_last on CUDA, where convolutions (tensor cores, cuDNN) run faster in
-    it; on CPU it sped up MobileNetV3 but not ResNet18 (bench/inference.py), so contiguous."""
-    if memory_format == "auto":
-        memory_format = "channels_last" if accelerator == "gpu" else "contiguous"
-    return torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
 
 
 def loader_settings(cfg: TrialConfig, cpus: int, accelerator: str) -> dict[str, Any]:
@@ -125,6 +116,7 @@ class _EpochReporter(pl.Callback):
             epoch=epoch,
             epochs_planned=self.module.cfg.epochs,  # a stopped trial's time is projected to it
             epoch_seconds=epoch_seconds,
+            val_seconds=self.module.val_seconds,  # the validation part of epoch_seconds
             train_minutes=self.train_seconds / 60,
             best_val_miou=self.best["val_miou"],
             best_epoch=self.best["epoch"],
@@ -183,6 +175,28 @@ def _static_facts(
     return facts
 
 
+def _train_batches(cfg: TrialConfig, data: SegmentationData, settings: dict[str, Any],
+                   device: torch.device | None, seed: int):
+    """One epoch of training batches per iteration: made on ``device`` when given, else by
+    albumentations in DataLoader workers."""
+    batch_size, note = training_batch_size(len(data.train), cfg)
+    if note:
+        warnings.warn(note, stacklevel=3)
+    if device is not None:
+        return DeviceCrops(data.train.images, data.train.masks, crop_size=cfg.crop_size,
+                           augment=cfg.augment, crops_per_image=cfg.crops_per_image,
+                           batch_size=batch_size, device=device, seed=seed)
+    return DataLoader(
+        CropDataset(data.train.images, data.train.masks, cfg.crop_size, cfg.augment,
+                    cfg.crops_per_image, seed=seed),
+        batch_sampler=EpochBatches(len(data.train) * cfg.crops_per_image, batch_size, seed),
+        worker_init_fn=seed_crop_worker,
+        num_workers=settings["num_workers"],
+        pin_memory=settings["pin_memory"],
+        persistent_workers=settings["num_workers"] > 0,
+    )
+
+
 def train_trial(
     config: dict[str, Any],
     data: SegmentationData,
@@ -193,6 +207,7 @@ def train_trial(
     log_dir: str | None = None,
     extra_facts: dict[str, Any] | None = None,
     time_cpu_inference: bool = True,
+    data_on_device: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Train one configuration; returns its per-epoch history.
 
@@ -201,12 +216,17 @@ def train_trial(
     ``time_cpu_inference=False`` records NaN instead of timing 1000x750 frames on the CPU: a
     sweep times each architecture alone afterwards, and in a trial the timing cost tens of
     seconds of start-up while other trials disturbed the figure.
+    ``data_on_device`` chooses the training data path: None (default) the device path when
+    the trial trains on CUDA; True or False forces it (tests and benchmarks compare them).
     """
     cfg = TrialConfig.from_dict(config)
+    training_batch_size(len(data.train), cfg)  # a single crop is refused before any work
     accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    device = torch.device("cuda" if accelerator == "gpu" else "cpu")
     settings = loader_settings(cfg, cpus or os.cpu_count() or 1, accelerator)
     torch.set_num_threads(settings["threads"])
-    pl.seed_everything(cfg.seed + (resume["epoch"] if resume else 0), workers=True, verbose=False)
+    start_epoch = resume["epoch"] if resume else 0
+    pl.seed_everything(cfg.seed + start_epoch, workers=True, verbose=False)
 
     module = SegmentationModule(cfg, class_names=data.class_names)
     module.memory_format = resolve_memory_format(cfg.memory_format, accelerator)
@@ -214,30 +234,19 @@ def train_trial(
     if resume is not None:
         module.model.load_state_dict(resume["model"])
         module.resume_state = resume
-    remaining = cfg.epochs - (resume["epoch"] if resume else 0)
+    remaining = cfg.epochs - start_epoch
     if remaining <= 0:  # finished before an interruption: nothing to train or time again
         return list(resume["history"])
     static = {**_static_facts(module, cfg, accelerator, time_cpu_inference),
               **(extra_facts or {})}
     callback = _EpochReporter(module, reporter, static, resume)
 
-    train_loader = DataLoader(
-        CropDataset(
-            data.train.images, data.train.masks, cfg.crop_size, cfg.augment, cfg.crops_per_image,
-            seed=cfg.seed + (resume["epoch"] if resume else 0),
-        ),
-        worker_init_fn=seed_crop_worker,
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        num_workers=settings["num_workers"],
-        pin_memory=settings["pin_memory"],
-        persistent_workers=settings["num_workers"] > 0,
-    )
-    val_loader = DataLoader(
-        WholeImageDataset(data.val.images, data.val.masks),
-        batch_size=1,
-        num_workers=0,
-        pin_memory=settings["pin_memory"],
+    on_device = accelerator == "gpu" if data_on_device is None else data_on_device
+    train_batches = _train_batches(cfg, data, settings, device if on_device else None,
+                                   seed=cfg.seed + start_epoch)
+    val_batches = ValidationBatches(
+        data.val.images, data.val.masks, device,
+        pixels_per_batch(cfg.batch_size, cfg.crop_size, accelerator),
     )
     logger: Any = False
     if log_dir is not None and cfg.log_images > 0:
@@ -249,7 +258,8 @@ def train_trial(
         max_epochs=remaining,
         accelerator=accelerator,
         devices=1,
-        precision=resolve_precision(cfg.precision, accelerator),
+        precision=resolve_precision(cfg.precision, accelerator, architecture(cfg)),
+        benchmark=accelerator == "gpu",  # cuDNN autotuning: crops and frames keep one size
         logger=logger,
         callbacks=[callback],
         enable_checkpointing=False,
@@ -259,5 +269,5 @@ def train_trial(
         log_every_n_steps=10**9,
         deterministic=False,
     )
-    trainer.fit(module, train_loader, val_loader)
+    trainer.fit(module, train_batches, val_batches)
     return callback.history

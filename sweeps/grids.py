@@ -1,18 +1,22 @@
 """Sweep grids: named grids and user YAML grids, expanded into labelled grid points.
 
-A grid point fixes the model axes (``model``, ``backbone``, ``aspp``, ``augment``, or any other
-``TrialConfig`` key); everything else comes from the sweep's fixed settings. A fixed model axis
-(e.g. ``augment: false``) is put into every point, so that it wins over the point's defaults and
-shows in its label. UNet has no backbone or ASPP axis, so those axes are dropped for it and
-duplicates removed.
+A grid point fixes the model axes (``model``; ``backbone`` and ``aspp`` for DeepLab, ``arch`` and
+``encoder`` for smp; ``augment``; or any other ``TrialConfig`` key); everything else comes from
+the sweep's fixed settings. A fixed model axis (e.g. ``augment: false``) is put into every point,
+so that it wins over the point's defaults and shows in its label. Each model keeps only the axes
+that name its network (``registry.NAMED_BY``; UNet has none), filled with its own defaults where
+unset, and duplicates are removed.
 
 User YAML grid::
 
     axes:                 # the product of these lists
-      model: [unet, deeplab]
-      backbone: [resnet18, mobilenet_v3_small]
+      model: [unet, deeplab, smp]
+      backbone: [resnet18, mobilenet_v3_small]    # deeplab's
       aspp: [true]
+      arch: [unet, deeplabv3plus]                  # smp's (smp's own names)
+      encoder: [resnet34, tu-convnext_atto]        # smp's, or timm's as tu-NAME
       augment: [false, true]
+      loss: [ce, weighted_ce]                      # segmodels/losses.py
     fixed:                # optional: settings shared by every point (CLI flags override)
       epochs: 20
     scheduler: asha       # optional: asha or fifo (default fifo: every point trains its
@@ -33,12 +37,14 @@ import yaml
 from segmodels import config
 from segmodels.backbones import list_backbones
 from segmodels.errors import ConfigError, SegsweepError
-from segmodels.registry import list_models, model_label
+from segmodels.losses import list_losses
+from segmodels.pretrained import weights_of
+from segmodels.registry import COURSE_MODELS, NAMED_BY, model_label, naming_defaults
 from sweeps.search import SCHEDULERS
 
-MODEL_AXES = ("model", "backbone", "aspp", "augment")
+MODEL_AXES = ("model", "backbone", "aspp", "arch", "encoder", "augment")
 TOP_LEVEL_KEYS = ("axes", "fixed", "scheduler")
-_NO_BACKBONE_MODELS = {"unet"}
+_NAMING_KEYS = {key for keys in NAMED_BY.values() for key in keys}
 
 
 class GridError(SegsweepError, ValueError):
@@ -47,7 +53,8 @@ class GridError(SegsweepError, ValueError):
 
 def point_label(point: dict[str, Any]) -> str:
     """Unique, readable name of a grid point, e.g. ``deeplab/resnet18/aspp/aug``."""
-    label = model_label(point["model"], point.get("backbone"), point.get("aspp"))
+    label = model_label(point["model"], point.get("backbone"), point.get("aspp"),
+                        point.get("arch"), point.get("encoder"))
     label += "/aug" if point.get("augment", True) else "/no-aug"
     flat = {
         **{k: v for k, v in point.items() if k != "model_kwargs"},
@@ -58,11 +65,10 @@ def point_label(point: dict[str, Any]) -> str:
 
 
 def _normalize(point: dict[str, Any]) -> dict[str, Any]:
-    if point["model"] in _NO_BACKBONE_MODELS:
-        point = {k: v for k, v in point.items() if k not in ("backbone", "aspp")}
-    else:
-        point = {"backbone": "resnet18", "aspp": True, **point}
-    return {"augment": True, **point}
+    """The model's own naming axes only (its defaults where unset), augmentation on by default."""
+    own = NAMED_BY[point["model"]]
+    point = {k: v for k, v in point.items() if k not in _NAMING_KEYS or k in own}
+    return {"augment": True, **naming_defaults(point["model"]), **point}
 
 
 def expand(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -89,7 +95,7 @@ def _homework() -> list[dict[str, Any]]:
 def _full() -> list[dict[str, Any]]:
     return expand(
         {
-            "model": list_models(),
+            "model": list(COURSE_MODELS),
             "backbone": list_backbones(),
             "aspp": [False, True],
             "augment": [False, True],
@@ -108,6 +114,22 @@ def _smoke() -> list[dict[str, Any]]:
     ]
 
 
+def _zoo() -> list[dict[str, Any]]:
+    smp = [("unet", "resnet34"), ("deeplabv3plus", "resnet34"), ("fpn", "resnet34"),
+           ("segformer", "mit_b0")]
+    course = [p for p in _homework() if p["augment"] and p.get("aspp", True)]
+    return course + [{"model": "smp", "arch": arch, "encoder": encoder, "augment": True}
+                     for arch, encoder in smp]
+
+
+def _losses() -> list[dict[str, Any]]:
+    return [{"model": "smp", "arch": "unet", "encoder": "resnet34", "augment": True,
+             "loss": loss} for loss in list_losses()]
+
+
+# Comparisons of models or losses: every point trains its full epochs unless --scheduler says.
+_FULL_EPOCHS = {"zoo", "losses"}
+
 NAMED_GRIDS: dict[str, tuple[Callable[[], list[dict[str, Any]]], str]] = {
     "homework": (
         _homework,
@@ -116,6 +138,10 @@ NAMED_GRIDS: dict[str, tuple[Callable[[], list[dict[str, Any]]], str]] = {
     ),
     "full": (_full, "model x backbone x ASPP x augmentation (14 points)"),
     "smoke": (_smoke, "two tiny models, for tests and first contact"),
+    "zoo": (_zoo, "the course's four models against smp's UNet, DeepLabV3+ and FPN on "
+                  "ResNet34 and SegFormer on MiT-B0 (8 points, full epochs)"),
+    "losses": (_losses, "cross-entropy, class-weighted CE, Dice, Focal, Lovasz and the last "
+                        "three + CE on smp's UNet-ResNet34 (8 points, full epochs)"),
 }
 
 
@@ -143,8 +169,10 @@ def grid_name(name_or_path: str) -> str:
 def load_grid(name_or_path: str) -> Grid:
     """A named grid, or a YAML file validated completely before anything runs."""
     if name_or_path in NAMED_GRIDS:
-        points = NAMED_GRIDS[name_or_path][0]()
-        return Grid(name_or_path, points, source="built-in")
+        points = [_normalize(p) for p in NAMED_GRIDS[name_or_path][0]()]
+        scheduler = "fifo" if name_or_path in _FULL_EPOCHS else None
+        return Grid(name_or_path, points, source=f"the built-in grid {name_or_path!r}",
+                    scheduler=scheduler)
     path = Path(name_or_path)
     if path.suffix.lower() not in (".yaml", ".yml") and not path.exists():
         raise GridError(
@@ -251,3 +279,18 @@ def apply_point_settings(grid: Grid, settings: list[str]) -> Grid:
         raise GridError(f"--point-set {', '.join(settings)}: two grid points would become the "
                         f"same ({', '.join(amended.labels)}); set a key the grid does not vary")
     return amended
+
+
+def scratch_where_no_weights(grid: Grid, fixed: dict[str, Any]) -> tuple[Grid, list[str]]:
+    """``--pretrained`` applies to the models that have pretrained weights
+    (segmodels/pretrained.py); the points of the others get ``pretrained=False``, which their
+    labels show. Returns the grid and the labels of the points that now train from scratch."""
+    points: dict[str, dict[str, Any]] = {}
+    scratch = []
+    for point in grid.points:
+        cfg = config.TrialConfig.from_dict(config.trial_settings(fixed, point))
+        if cfg.pretrained and weights_of(cfg) is None:
+            point = {**point, "pretrained": False}
+            scratch.append(point_label(point))
+        points.setdefault(point_label(point), point)  # UNet with and without: one point
+    return dataclasses.replace(grid, points=list(points.values())), list(dict.fromkeys(scratch))

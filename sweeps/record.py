@@ -48,7 +48,8 @@ def write_sweep_record(settings: SweepSettings, grid: Grid, fixed: dict[str, Any
         "trial_defaults": TrialConfig().to_dict(),
         "data": {"root": data.root, "layout": data.layout, "synthetic": data.synthetic,
                  "train": len(data.train), "val": len(data.val),
-                 "description": data.describe()},
+                 "description": data.describe(), "notes": data.notes,
+                 "image_size": data.image_size},
         "resources_per_trial": resources, "hardware": hardware_summary(cluster),
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }

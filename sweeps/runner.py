@@ -18,14 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from segmodels.batches import training_batch_size
 from segmodels.config import TrialConfig, trial_settings
 from segmodels.data import DatasetError, SegmentationData, Split, load_dataset
 from segmodels.errors import ConfigError
+from segmodels.losses import NEEDS_CLASS_WEIGHTS, class_weights
+from segmodels.pretrained import fetch_all, weights_of
 from segmodels.registry import create_model
 from segmodels.synthetic import SYNTHETIC_DIR, ensure_generated
-from sweeps import search
+from sweeps import optuna_store, search, tracking
 from sweeps.cluster_checks import storage_warning
-from sweeps.grids import Grid, apply_point_settings, grid_name, load_grid
+from sweeps.grids import (
+    Grid,
+    apply_point_settings,
+    grid_name,
+    load_grid,
+    scratch_where_no_weights,
+)
 from sweeps.inference_pass import time_architectures
 from sweeps.record import read_sweep_record, write_experiment_file, write_sweep_record
 from sweeps.resources import (
@@ -59,6 +68,7 @@ class PreparedSweep:
     data: SegmentationData
     scheduler_reason: str = ""  # why settings.scheduler: shown at start and in the report
     cpu_inference: dict[str, dict[str, Any]] = field(default_factory=dict)  # after the sweep
+    from_scratch: list[str] = field(default_factory=list)  # --pretrained, but no weights exist
 
     def trial_config(self, label: str, searched: dict[str, Any] | None = None) -> TrialConfig:
         return TrialConfig.from_dict(trial_settings(self.fixed, self.grid.by_label()[label],
@@ -66,12 +76,28 @@ class PreparedSweep:
 
 
 def _check_model(cfg: TrialConfig) -> None:
-    """Build the model on the meta device (no memory, no weights): a bad model option fails
-    here, before Ray starts, not in every trial."""
+    """Build the model without weights on the meta device (no memory): a bad model option or an
+    architecture/encoder pair smp cannot build fails here, before Ray starts and before any
+    download, not in every trial. A model the meta device cannot build (smp's MiT encoders
+    call ``.item()``) is built on the CPU, where a real error recurs."""
     import torch
 
-    with torch.device("meta"):
-        create_model(cfg.model, **{**cfg.model_args(), "pretrained": None})
+    args = {**cfg.model_args(), "pretrained": None}
+    try:
+        with torch.device("meta"):
+            model = create_model(cfg.model, **args)
+    except RuntimeError:
+        model = create_model(cfg.model, **args)
+    if cfg.batch_size == 1:  # an explicit choice: fine for UNet, fatal for ASPP's pooling
+        device = next(model.parameters()).device
+        try:
+            model.train()(torch.zeros(1, 3, cfg.crop_size, cfg.crop_size, device=device))
+        except ValueError as exc:
+            if "Expected more than 1 value per channel" not in str(exc):
+                raise
+            raise ConfigError("batch_size 1 cannot train this model: a BatchNorm layer (e.g. "
+                              "ASPP's image pooling) sees a single value per channel; use "
+                              "--batch-size 2 or more") from None
 
 
 def _fixed_config(grid: Grid, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +112,7 @@ def _load_data(settings: SweepSettings) -> SegmentationData:
     try:
         if settings.data is None:
             root = ensure_generated(root)
-        return load_dataset(root)
+        return load_dataset(root, image_size=settings.image_size)
     except OSError as exc:
         where = exc.filename or root
         why = exc.strerror or str(exc)
@@ -148,10 +174,22 @@ def _stored_sweep(settings: SweepSettings) -> tuple[SweepSettings, Grid, dict[st
     if settings.data is not None and Path(settings.data).resolve() != Path(stored_root).resolve():
         raise SweepError(f"--resume: sweep {settings.name!r} was trained on {stored_root}, "
                          f"not --data {settings.data}")
+    size = record["data"].get("image_size")  # [W, H], or None: decoded as stored
+    size = tuple(size) if size else None
+    if settings.image_size is not None and tuple(settings.image_size) != size:
+        raise SweepError(f"--resume: sweep {settings.name!r} was loaded at --image-size "
+                         f"{'x'.join(map(str, size)) if size else '(none: as stored)'}; drop "
+                         "--image-size")
     default = Path(stored_root).resolve() == SYNTHETIC_DIR.expanduser().resolve()
     settings = dataclasses.replace(
-        settings, scheduler=scheduler,
+        settings, scheduler=scheduler, image_size=size,
         data=None if default else stored_root)  # None: regenerated if it was deleted
+    trackers = stored.get("trackers", [])
+    if settings.trackers and set(settings.trackers) != set(trackers):
+        raise SweepError(f"--resume continues sweep {settings.name!r} with its own trackers "
+                         f"({', '.join(trackers) or 'none'}); drop --tracker")
+    settings = dataclasses.replace(settings, trackers=trackers,
+                                   search=stored.get("search", settings.search))
     reason = f"the sweep's own ({record.get('scheduler_reason') or 'as it was started'})"
     _repair_stored_files(settings)
     grid = Grid(record["grid"], list(record["points"].values()), source=record["grid_source"])
@@ -185,6 +223,7 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
                                                      grid.scheduler, grid.source)
         settings = dataclasses.replace(settings, name=settings.name or grid.name,
                                        scheduler=scheduler)
+    tracking.check_trackers(settings.trackers)
     for label, point in grid.by_label().items():
         try:
             _check_model(TrialConfig.from_dict(trial_settings(fixed, point)))
@@ -194,6 +233,9 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
         if settings.search == "optuna" and searched:
             raise SweepError(f"grid point {label} sets {', '.join(searched)}, which --search "
                              "optuna proposes itself; drop it from the point or search the grid")
+    grid, scratch = scratch_where_no_weights(grid, fixed)
+    configs = [TrialConfig.from_dict(trial_settings(fixed, p)) for p in grid.points]
+    fetch_all(w for cfg in configs if cfg.pretrained and (w := weights_of(cfg)) is not None)
     _check_storage(settings)
     data = _load_data(settings)
     crop = TrialConfig.from_dict(fixed).crop_size
@@ -201,7 +243,22 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
         raise SweepError(f"--crop-size {crop} is larger than the smallest training image side "
                          f"({data.smallest_side} px) in {data.root}; use --crop-size <= "
                          f"{data.smallest_side}")
-    return PreparedSweep(settings, grid, fixed, data, scheduler_reason=reason)
+    notes: list[str] = []  # never a batch of one crop; a small set in one smaller batch
+    for label, point in grid.by_label().items():
+        try:
+            _, note = training_batch_size(len(data.train),
+                                          TrialConfig.from_dict(trial_settings(fixed, point)))
+        except ConfigError as exc:
+            raise SweepError(f"grid point {label}: {exc}") from None
+        if note and note not in notes:
+            notes.append(note)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if "class_weights" not in fixed and any(c.loss in NEEDS_CLASS_WEIGHTS for c in configs):
+        # Once per sweep, from the training split; recorded with the sweep, so a resume keeps them.
+        fixed = {**fixed, "class_weights": class_weights(data.train.masks, len(data.class_names))}
+    return PreparedSweep(settings, grid, fixed, data, scheduler_reason=reason,
+                         from_scratch=scratch)
 
 
 def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_actors: bool = True):
@@ -223,7 +280,9 @@ def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_acto
     if settings.search == "optuna":
         choices = search.crop_choices(defaults.crop_size, prepared.data.smallest_side)
         param_space = search.optuna_space(labels, choices)
-        searcher = search.optuna_searcher(labels, defaults.lr, defaults.crop_size, defaults.seed)
+        searcher = search.optuna_searcher(labels, defaults.lr, defaults.crop_size, defaults.seed,
+                                          storage=optuna_store.study_url(settings),
+                                          study_name=settings.name)
         num_samples = len(labels) + settings.num_samples
     else:
         param_space, searcher, num_samples = search.grid_space(labels), None, 1
@@ -246,6 +305,7 @@ def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_acto
                 checkpoint_score_order=search.MODE),  # best + (always) the latest
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             sync_config=tune.SyncConfig(sync_artifacts=True),  # TensorBoard images
+            callbacks=tracking.new_sweep_callbacks(settings, fixed, grid.by_label()),
             verbose=1,
         ),
     )
@@ -314,12 +374,20 @@ def run(prepared: PreparedSweep):
           f"{resources['cpu']:g} CPU / {resources['gpu']:g} GPU each, scheduler "
           f"{settings.scheduler.upper()} ({prepared.scheduler_reason}); results in "
           f"{settings.experiment_path()}", flush=True)
+    for line in tracking.dashboard_commands(settings):
+        print(line, flush=True)
+    if prepared.from_scratch:
+        print(f"--pretrained: {', '.join(prepared.from_scratch)} train from scratch (the model "
+              "has no pretrained weights)", flush=True)
     tuner = build_tuner(prepared, resources, reuse_trial_actors(n_trials, resources, cluster))
     # The trials read the training split from Ray's object store (tune.with_parameters put it
     # there): the driver's own decoded copy would hold the dataset twice on the head node.
     prepared.data = dataclasses.replace(prepared.data, train=Split([], [], []))
     _return_freed_memory()
     results = _fit_with_clean_interrupt(tuner, settings)
+    if settings.search == "optuna":
+        for note in optuna_store.fail_abandoned_trials(settings):
+            print(f"note: {note}", file=sys.stderr)
     print("Timing CPU inference of each architecture alone (trials timed theirs while others "
           "trained)...", flush=True)
     timings = time_architectures(prepared.grid.by_label(), prepared.fixed,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from segmodels.errors import ConfigError
+from sweeps import optuna_store
 
 METRIC, MODE = "val_miou", "max"
 POINT_KEY = "point"  # Tune's config key holding the grid point's label
@@ -121,15 +122,22 @@ def optuna_space(
     }
 
 
-def optuna_searcher(labels: list[str], default_lr: float, default_crop: int, seed: int = 0):
-    """TPE seeded with every grid point at the sweep's defaults."""
+def optuna_searcher(labels: list[str], default_lr: float, default_crop: int, seed: int = 0,
+                    storage: str | None = None, study_name: str = "optuna"):
+    """TPE seeded with every grid point at the sweep's defaults. ``storage``: an Optuna
+    database URL where a new study ``study_name`` holds the seeds (sweeps/optuna_store.py);
+    None keeps the study in the driver's memory."""
     from optuna.samplers import TPESampler
     from ray.tune.search.optuna import OptunaSearch
 
     seeds = [{POINT_KEY: label, "lr": default_lr, "crop_size": default_crop} for label in labels]
-    return OptunaSearch(
-        points_to_evaluate=seeds, sampler=TPESampler(seed=seed), metric=METRIC, mode=MODE
-    )
+    sampler = TPESampler(seed=seed)
+    if storage is None:
+        return OptunaSearch(points_to_evaluate=seeds, sampler=sampler, metric=METRIC, mode=MODE)
+    study = optuna_store.start_study(storage, study_name, seeds,
+                                     "maximize" if MODE == "max" else "minimize")
+    return OptunaSearch(sampler=sampler, metric=METRIC, mode=MODE, storage=study,
+                        study_name=study_name)
 
 
 def crop_choices(default_crop: int, smallest_side: int) -> list[int]:

@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from segmodels.errors import SegsweepError
+from segmodels.synthetic import SYNTHETIC_DIR
 from sweeps.storage import DEFAULT_STORAGE, is_remote_storage
+
+CACHE_DIR = SYNTHETIC_DIR.parent  # $SEGSWEEP_CACHE, default ~/.cache/segsweep
 
 
 def prefer_quiet_cpu_ms(labels, own_ms, timings: dict[str, dict[str, Any]]):
@@ -28,6 +31,7 @@ class SweepError(SegsweepError, ValueError):
 class SweepSettings:
     grid: str = "homework"
     data: str | None = None  # None: the generated synthetic dataset
+    image_size: tuple[int, int] | None = None  # --image-size (W, H): shrink to fit on load
     overrides: dict[str, Any] = field(default_factory=dict)  # TrialConfig keys from the CLI
     point_settings: list[str] = field(default_factory=list)  # --point-set PATTERN:KEY=VALUE
     search: str = "grid"
@@ -45,6 +49,7 @@ class SweepSettings:
     address: str | None = None
     num_cpus: int | None = None  # local Ray only
     report: bool = True
+    trackers: list[str] = field(default_factory=list)  # --tracker: sweeps.tracking.TRACKERS keys
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -62,3 +67,13 @@ class SweepSettings:
 
     def experiment_path(self) -> str:
         return f"{self.storage_path().rstrip('/')}/{self.name}"
+
+    def local_store_path(self) -> Path:
+        """Where the sweep's SQLite stores (MLflow, Optuna) live: its experiment folder when
+        that is local, else a folder of the user's cache ($SEGSWEEP_CACHE) named by storage
+        URI and sweep, since SQLite needs a local disk (its locking is unsafe on network
+        filesystems: keep --storage off NFS when using them)."""
+        if not self.remote_storage:
+            return Path(self.experiment_path())
+        where = re.sub(r"[^A-Za-z0-9._-]+", "_", self.storage.rstrip("/"))
+        return CACHE_DIR.expanduser() / "stores" / where / str(self.name)

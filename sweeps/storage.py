@@ -3,10 +3,13 @@
     STORAGE/NAME/                      the experiment folder (local path or object-store URI)
         segsweep.json                  SWEEP_FILE: how the sweep was started (settings, grid, data)
         inference_cpu.json             INFERENCE_FILE: CPU timings taken after the sweep
+        optuna.db                      STUDY_FILE: the Optuna study (--search optuna)
+        mlflow.db                      MLFLOW_FILE: MLflow's store (--tracker mlflow)
         experiment_state-*.json        Ray Tune's saved state (read through sweeps.ray_state)
         TRIAL/params.json              PARAMS_FILE: Tune's config of the trial (point + searched)
         TRIAL/result.json              RESULT_FILE: one JSON line per reported epoch
         TRIAL/error.txt                ERROR_FILE: why the trial failed
+        TRIAL/events.out.tfevents.*    TensorBoard: curves and HParams (tensorboard/: images)
         TRIAL/checkpoint_NNNNNN/       CHECKPOINT_PREFIX: checkpoint.pt + META_FILE
 
 Writers (the runner, the trainable) and readers (resume repair, the loader, the CLI summary)
@@ -22,6 +25,8 @@ from segmodels.checkpoint import CHECKPOINT_FILE
 DEFAULT_STORAGE = "./runs"
 SWEEP_FILE = "segsweep.json"
 INFERENCE_FILE = "inference_cpu.json"
+STUDY_FILE = "optuna.db"  # SQLite: under the user's cache instead when storage is remote
+MLFLOW_FILE = "mlflow.db"  # the same
 PARAMS_FILE = "params.json"
 RESULT_FILE = "result.json"
 ERROR_FILE = "error.txt"
@@ -31,7 +36,8 @@ CHECKPOINT_PREFIX = "checkpoint_"
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_PREFIX", "DEFAULT_STORAGE", "ERROR_FILE",
-           "INFERENCE_FILE", "META_FILE", "PARAMS_FILE", "RESULT_FILE", "SWEEP_FILE",
+           "INFERENCE_FILE", "META_FILE", "MLFLOW_FILE", "PARAMS_FILE", "RESULT_FILE",
+           "STUDY_FILE", "SWEEP_FILE",
            "is_remote_storage"]
 
 

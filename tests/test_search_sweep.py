@@ -71,6 +71,7 @@ def test_an_optuna_sweep_killed_and_resumed_reports_every_trial_by_its_values(
         assert after[folder][:len(rows)] == rows, folder
     for t in trials:  # ... and every epoch is stored once
         assert [r["epoch"] for r in after[t.folder]] == list(range(1, EPOCHS + 1)), t
+    _the_study_holds_every_trial_and_none_running(exp, trials, after)
     report = exp / "report"
     table = pd.read_csv(report / "trials.csv").set_index("trial_id")
     assert sorted(table.index) == sorted(t.trial_id for t in trials)
@@ -84,6 +85,20 @@ def test_an_optuna_sweep_killed_and_resumed_reports_every_trial_by_its_values(
     assert history.groupby("trial_id")["epoch"].apply(sorted).to_dict() == {
         t.trial_id: list(range(1, EPOCHS + 1)) for t in trials}
     _every_trial_is_plotted(exp, set(table["name"]), tmp_path / "plots", monkeypatch)
+
+
+def _the_study_holds_every_trial_and_none_running(exp: Path, trials, rows) -> None:
+    """The Optuna study (sweeps/optuna_store.py) after the kill and --resume: each trial
+    COMPLETE with its last val mIoU, none left RUNNING (the kill's are marked FAIL)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{exp / 'optuna.db'}")
+    assert TrialState.RUNNING not in {t.state for t in study.trials}, study.trials
+    values = {(t.params["point"], t.params["lr"]): t.value for t in study.trials
+              if t.state == TrialState.COMPLETE}
+    assert values == pytest.approx({(t.config["point"], t.config["lr"]):
+                                    rows[t.folder][-1]["val_miou"] for t in trials})
 
 
 def _every_trial_is_plotted(exp: Path, names: set[str], out: Path, monkeypatch) -> None:

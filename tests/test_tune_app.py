@@ -68,10 +68,71 @@ def _empty_split(root):
     return "test", "no images"
 
 
+def _jpeg_mask_named_png(root):
+    path = _first(root, "train", "mask")
+    Image.open(path).copy().save(path, format="JPEG", quality=90)
+    return path.name, "really a JPEG"
+
+
+def _same_name_twice(root):
+    path = _first(root, "train", "image")
+    Image.open(path).save(path.with_suffix(".png"))
+    return path.stem, "same name"
+
+
+def _semi_transparent_mask(root):
+    path = _first(root, "train", "mask")
+    ids = np.array(Image.open(path))
+    alpha = np.full(ids.shape, 255, np.uint8)
+    alpha[0, 0] = 100
+    Image.fromarray(np.dstack([ids, ids, ids, alpha]), "RGBA").save(path)
+    return path.name, "semi-transparent"
+
+
+def _exif_turns_image_sideways(root):
+    path = _first(root, "test", "image")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.open(path).copy().save(path, exif=exif)
+    return path.name, "EXIF orientation"
+
+
+def _git_lfs_pointer(root):
+    path = _first(root, "train", "image")
+    path.write_text("version https://git-lfs.github.com/spec/v1\nsize 12345\n")
+    return path.name, "git lfs pull"
+
+
+def _dangling_link(root):
+    path = _first(root, "train", "mask")
+    path.unlink()
+    path.symlink_to(root / "gone.png")
+    return path.name, "broken symbolic link"
+
+
+def _val_instead_of_test(root):
+    (root / "test").rename(root / "val")
+    return "val", "rename it to test"
+
+
+def _ignore_value_254(root):
+    path = _first(root, "train", "mask")
+    mask = np.array(Image.open(path))
+    mask[0, 0], mask[0, 1] = 255, 254  # 255 is unlabelled; 254 is not
+    Image.fromarray(mask).save(path)
+    return path.name, "254"
+
+
 DATA_CASES = {
     "corrupt-jpeg": _corrupt_jpeg, "missing-mask": _missing_mask, "orphan-mask": _orphan_mask,
     "mask-size": _wrong_size_mask, "label-42": _label_42, "colour-mask": _colour_mask,
     "empty-split": _empty_split,
+    # issue 17: what used to train silently, or fail with the wrong words
+    "jpeg-mask-named-png": _jpeg_mask_named_png, "same-name-twice": _same_name_twice,
+    "semi-transparent-mask": _semi_transparent_mask,
+    "exif-turns-image-sideways": _exif_turns_image_sideways,
+    "git-lfs-pointer": _git_lfs_pointer, "dangling-link": _dangling_link,
+    "val-instead-of-test": _val_instead_of_test, "ignore-value-254": _ignore_value_254,
 }
 
 
@@ -92,6 +153,35 @@ def test_broken_dataset_is_refused_naming_the_file(case, tmp_path, tiny_dataset_
     assert name in output and problem in output
     assert "Traceback" not in output
     assert not storage.exists()
+
+
+@pytest.mark.parametrize("what", ["folder", "file"])
+def test_a_dataset_the_system_will_not_let_us_read_is_one_line(what, monkeypatch, tmp_path,
+                                                               tiny_dataset_dir, capsys):
+    # As root, chmod does not bite: the listing or the read is made to fail instead.
+    import os
+
+    data = _copy(tiny_dataset_dir, tmp_path / "data")
+    locked = data / "train" / "mask" if what == "folder" else _first(data, "test", "image")
+    real_scandir, real_read = os.scandir, Path.read_bytes
+
+    def scandir(path="."):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    def read_bytes(self):
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read(self)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    storage = tmp_path / "runs"
+    code, output = _run(capsys, "--grid", "smoke", "--data", str(data), "--crop-size", "64",
+                        "--storage", str(storage))
+    assert code == 2 and f"{locked}: " in output and "permission denied" in output, output
+    assert "Traceback" not in output and not storage.exists()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -17,8 +17,8 @@ def _build(config, **extra):
 
 
 def test_registry_covers_the_seven_course_configurations():
-    assert len(CONFIGS) == 7
-    assert segmodels.list_models() == ["deeplab", "unet"]
+    assert len(CONFIGS) == 7  # smp is registered, and enters only grids that name it
+    assert segmodels.list_models() == ["deeplab", "smp", "unet"]
     assert set(segmodels.list_backbones()) == {"resnet18", "vgg11_bn", "mobilenet_v3_small"}
 
 
@@ -82,12 +82,14 @@ def test_aspp_has_the_course_branches():
 
 
 def test_unknown_names_list_the_valid_ones():
-    with pytest.raises(ValueError, match="deeplab, unet"):
+    with pytest.raises(ValueError, match="deeplab, smp, unet"):
         segmodels.create_model("segformer")
     with pytest.raises(ValueError, match="mobilenet_v3_small, resnet18, vgg11_bn"):
         segmodels.create_model("deeplab", backbone="resnet50")
     with pytest.raises(ValueError, match="does not take backbone"):
         segmodels.create_model("unet", backbone="resnet18")
+    with pytest.raises(ValueError, match="'smp' does not take aspp"):
+        segmodels.create_model("smp", aspp=True)
 
 
 def test_none_options_keep_the_model_defaults():
@@ -104,14 +106,18 @@ def test_dilation_is_checked_against_the_backbone():
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 8, 64, 64)
 
 
-def test_model_size_matches_lightning_summary():
+@pytest.mark.parametrize("model, options", [
+    ("deeplab", {"backbone": "mobilenet_v3_small", "aspp": False}),
+    ("smp", {"arch": "segformer", "encoder": "mit_b0"}),
+])
+def test_model_size_matches_lightning_summary(model, options):
     import pytorch_lightning as pl
     from pytorch_lightning.utilities.model_summary import ModelSummary
 
     class Wrapper(pl.LightningModule):
         def __init__(self):
             super().__init__()
-            self.net = segmodels.create_model("deeplab", backbone="mobilenet_v3_small", aspp=False)
+            self.net = segmodels.create_model(model, **options)
 
     wrapper = Wrapper()
     summary = ModelSummary(wrapper)

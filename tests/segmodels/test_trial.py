@@ -1,10 +1,14 @@
+import dataclasses
 import math
+import warnings
 
 import pytest
 
 from segmodels.checkpoint import load_checkpoint, model_from_checkpoint
 from segmodels.config import TrialConfig
-from segmodels.trial import LocalReporter, loader_settings, resolve_precision, train_trial
+from segmodels.errors import ConfigError
+from segmodels.registry import model_configs
+from segmodels.trial import LocalReporter, loader_settings, train_trial
 
 TINY = {"model": "unet", "model_kwargs": {"min_channels": 4, "max_channels": 16},
         "epochs": 2, "crop_size": 64, "batch_size": 4, "inference_repeats": 1,
@@ -55,15 +59,6 @@ def test_unknown_config_key_is_refused():
         TrialConfig.from_dict({"learning_rate": 0.1})
 
 
-def test_precision_is_amp_on_gpu_and_fp32_on_cpu(monkeypatch):
-    assert resolve_precision("auto", "cpu") == "32-true"
-    assert resolve_precision("16-mixed", "cpu") == "32-true"
-    monkeypatch.setattr("torch.cuda.is_bf16_supported", lambda: True)
-    assert resolve_precision("auto", "gpu") == "bf16-mixed"
-    monkeypatch.setattr("torch.cuda.is_bf16_supported", lambda: False)
-    assert resolve_precision("auto", "gpu") == "16-mixed"
-
-
 def test_threads_and_workers_follow_the_trials_cpus():
     cfg = TrialConfig()
     assert loader_settings(cfg, 1, "cpu") == {"threads": 1, "num_workers": 0, "pin_memory": False}
@@ -95,18 +90,6 @@ def test_resuming_a_finished_trial_trains_and_times_nothing(tiny_data, tmp_path,
     assert [row["epoch"] for row in history] == [1, 2] and again.history == []
 
 
-def test_memory_format_is_channels_last_on_cuda_and_contiguous_on_cpu_by_default():
-    import torch
-
-    from segmodels.trial import resolve_memory_format
-
-    assert resolve_memory_format("auto", "gpu") == torch.channels_last
-    assert resolve_memory_format("auto", "cpu") == torch.contiguous_format
-    assert resolve_memory_format("channels_last", "cpu") == torch.channels_last
-    with pytest.raises(ValueError, match="memory_format"):
-        TrialConfig.from_dict({"memory_format": "nchw"})
-
-
 def test_a_channels_last_trial_trains_and_its_checkpoint_loads(tiny_data, tmp_path):
     import torch
 
@@ -126,3 +109,53 @@ def test_a_trial_repeats_with_the_same_seed(tiny_data):
     runs = [train_trial(config, tiny_data, cpus=1, time_cpu_inference=False) for _ in range(2)]
     assert runs[0][-1]["train_loss"] == runs[1][-1]["train_loss"]
     assert runs[0][-1]["val_miou"] == runs[1][-1]["val_miou"]
+
+
+def test_the_device_data_path_trains_and_repeats_with_the_same_seed(tiny_data):
+    """The path a CUDA trial takes (crops, augmentation and validation batches made on the
+    device), here on CPU tensors."""
+    config = {**TINY, "epochs": 1, "augment": True}
+    runs = [train_trial(config, tiny_data, cpus=1, time_cpu_inference=False,
+                        data_on_device=True) for _ in range(2)]
+    assert math.isfinite(runs[0][-1]["train_loss"])
+    assert runs[0][-1]["train_loss"] == runs[1][-1]["train_loss"]
+    assert runs[0][-1]["val_miou"] == runs[1][-1]["val_miou"]
+    row = runs[0][-1]
+    assert 0 < row["val_seconds"] < row["epoch_seconds"]  # validation's part of the epoch
+
+
+def _training_set(data, images: int):
+    from segmodels.data import Split
+
+    train = data.train
+    return dataclasses.replace(data, train=Split(train.names[:images], train.images[:images],
+                                                 train.masks[:images]))
+
+
+# The course's models, and an smp model whose ASPP pools to one value per crop like ours.
+SIZE_MODELS = [*model_configs(), {"model": "smp", "arch": "deeplabv3", "encoder": "resnet18"}]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", SIZE_MODELS, ids=lambda m: "/".join(map(str, m.values())))
+def test_every_model_trains_an_epoch_whatever_the_training_sets_size(tiny_data, model):
+    """batch + 1 and 2 x batch + 1 crops left one crop over, which broke every ASPP trial
+    ("Expected more than 1 value per channel"); fewer crops than a batch train in one smaller
+    batch, with a warning; one crop is refused, naming the sizes."""
+    config = {**TINY, **model, "epochs": 1, "batch_size": 4, "log_images": 0}
+    if model["model"] != "unet":
+        config.pop("model_kwargs")
+    for images, per_image in ((5, 1), (3, 3), (3, 1)):  # batch + 1, 2 x batch + 1, batch - 1
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            history = train_trial({**config, "crops_per_image": per_image},
+                                  _training_set(tiny_data, images), cpus=1,
+                                  time_cpu_inference=False)
+        assert math.isfinite(history[-1]["train_loss"])
+        said = [str(w.message) for w in caught if "fewer than one batch" in str(w.message)]
+        assert said == (["the training set gives 3 crop(s) per epoch (3 image(s) x "
+                         "crops_per_image 1), fewer than one batch (batch_size 4): training in "
+                         "batches of 3; set --batch-size 3 or raise --crops-per-image to choose"]
+                        if images * per_image < 4 else [])
+    with pytest.raises(ConfigError, match=r"1 crop\(s\) per epoch.*batch_size 4"):
+        train_trial(config, _training_set(tiny_data, 1), cpus=1, time_cpu_inference=False)

@@ -62,7 +62,7 @@ def test_command_line_text_becomes_the_declared_type(key, text, value):
     ("epochs", "two", "epochs = 'two' has the wrong type; expected int"),
     ("epochs", True, "wrong type"),  # a YAML boolean is not a count
     ("optimizer", "lamb", "optimizer = 'lamb' is not valid; valid values: adam, adamw, sgd"),
-    ("model", "segformer", "valid values: deeplab, unet"),
+    ("model", "segformer", "valid values: deeplab, smp, unet"),
     ("colour", "red", "unknown key 'colour'; valid keys:"),
 ])
 def test_bad_values_are_one_config_error(key, value, message):

@@ -50,7 +50,12 @@ fixed:
     ("axes: [unclosed", "not valid YAML"),
     ("axes:\n  model: [unet]\ncolour: red\n", "unknown top-level key.*colour.*axes, fixed"),
     ("axes:\n  modle: [unet]\n", "unknown key 'axes.modle'.*valid keys:.*model"),
-    ("axes:\n  model: [segformer]\n", "axes.model = 'segformer'.*valid values: deeplab, unet"),
+    ("axes:\n  model: [segformer]\n",
+     "axes.model = 'segformer'.*valid values: deeplab, smp, unet"),
+    ("axes:\n  model: [smp]\n  encoder: [resnet35]\n",
+     "axes.encoder = 'resnet35'.*mit_b0.*resnet34.*or any timm model as tu-NAME"),
+    ("axes:\n  model: [smp]\n  arch: [unet3]\n", "axes.arch = 'unet3'.*deeplabv3plus"),
+    ("axes:\n  loss: [iou]\n", "axes.loss = 'iou'.*ce, weighted_ce, dice"),
     ("axes:\n  backbone: [resnet50]\n",
      "axes.backbone = 'resnet50'.*mobilenet_v3_small, resnet18, vgg11_bn"),
     ("axes:\n  model: [unet]\nfixed:\n  epochs: ten\n", "fixed.epochs = 'ten'.*expected int"),
@@ -158,3 +163,60 @@ def test_a_fixed_backbone_does_not_reach_unet(tmp_path):
     for point in grid.points:
         cfg = TrialConfig.from_dict({**grid.fixed, **point})
         create_model(cfg.model, **cfg.model_args())  # UNet refused backbone/aspp before
+
+
+def test_zoo_grid_is_the_courses_four_models_and_four_of_smps():
+    grid = load_grid("zoo")
+    assert grid.labels == [
+        "unet/aug", "deeplab/resnet18/aspp/aug", "deeplab/vgg11_bn/aspp/aug",
+        "deeplab/mobilenet_v3_small/aspp/aug", "smp/unet/resnet34/aug",
+        "smp/deeplabv3plus/resnet34/aug", "smp/fpn/resnet34/aug", "smp/segformer/mit_b0/aug",
+    ]
+    assert grid.scheduler == "fifo"  # a comparison of models: every point its full epochs
+
+
+def test_losses_grid_compares_every_loss_on_one_architecture():
+    from segmodels.losses import list_losses
+
+    grid = load_grid("losses")
+    assert [p["loss"] for p in grid.points] == list_losses()
+    assert {(p["model"], p["arch"], p["encoder"]) for p in grid.points} == {
+        ("smp", "unet", "resnet34")}
+    assert grid.labels[1] == "smp/unet/resnet34/aug/loss=weighted_ce"
+    assert grid.scheduler == "fifo"
+
+
+def test_each_model_keeps_only_its_own_axes_with_its_defaults(tmp_path):
+    grid = load_grid(_write(tmp_path, """
+axes:
+  model: [unet, deeplab, smp]
+  encoder: [resnet34, tu-resnet18]
+fixed:
+  backbone: vgg11_bn
+"""))
+    assert grid.labels == ["unet/aug", "deeplab/vgg11_bn/aspp/aug", "smp/unet/resnet34/aug",
+                           "smp/unet/tu-resnet18/aug"]
+    smp = grid.by_label()["smp/unet/resnet34/aug"]
+    assert "backbone" not in smp and "aspp" not in smp  # DeepLab's axes never reach smp
+
+
+def test_pretrained_applies_to_the_models_that_have_weights_and_labels_say_the_others_do_not():
+    from sweeps.grids import scratch_where_no_weights
+
+    grid, scratch = scratch_where_no_weights(load_grid("homework"), {"pretrained": True})
+    assert scratch == ["unet/no-aug/pretrained=False", "unet/aug/pretrained=False"]
+    assert grid.labels[:2] == scratch and len(grid.points) == 6
+    assert all("pretrained" not in p for p in grid.points if p["model"] == "deeplab")
+    unchanged, none = scratch_where_no_weights(load_grid("homework"), {})
+    assert none == [] and unchanged.labels == load_grid("homework").labels
+
+
+def test_a_pretrained_axis_keeps_one_unet_point(tmp_path):
+    from sweeps.grids import scratch_where_no_weights
+
+    grid = load_grid(_write(tmp_path, "axes:\n  model: [unet, deeplab]\n"
+                                      "  pretrained: [false, true]\n"))
+    resolved, scratch = scratch_where_no_weights(grid, {})
+    assert resolved.labels == ["unet/aug/pretrained=False", "deeplab/resnet18/aspp/aug/"
+                               "pretrained=False", "deeplab/resnet18/aspp/aug/pretrained=True"]
+    assert scratch == ["unet/aug/pretrained=False"]

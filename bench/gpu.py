@@ -1,0 +1,276 @@
+"""GPU trial: how close one trial comes to what the GPU can do, side by side in one run.
+
+For every homework architecture, with augmentation on (the course's crop 256 and batch 16):
+
+  (a) a bare training loop on device-resident tensors, the limit: the trial's model, precision
+      (``resolve_precision``: its exceptions included), memory format, cuDNN autotuning and
+      Adam, stepping through crops already on the device (no data work at all);
+  (v) bare batched inference over the validation frames, device-resident and batched as the
+      trial batches them: validation's limit, frames/s;
+  (b) ``segmodels.trial.train_trial`` on the same model, batch and crops, in this process;
+      its steady epochs (after the first) split into training (``epoch_seconds`` minus
+      ``val_seconds``), validation (``val_seconds``) and other (between two reports, outside
+      ``epoch_seconds``: metrics, the checkpoint's state).
+
+Rows: (b)/(a) training crops/s (target >= 0.8 on a GPU); (b)'s whole epoch against the limit
+(crops / (a) + frames / (v)); the epoch split; (b)'s first epoch, start-up included.
+
+``--course-scale`` then trains the homework grid's six trials one after another at the
+course's scale (50 epochs, 290 train / 112 validation synthetic images at 1000x750, every trial
+its full epochs, the run's crop and batch) and compares their wall time with the GPU limit
+measured above: the sum over trials of planned crops / (a) + validation frames / (v). Target
+<= 1.5x.
+
+Without CUDA it runs at smoke sizes on CPU tensors (the trial takes its CPU data path there)
+and prints the same rows without targets: the figures say nothing about a GPU, but the code and
+its arithmetic cannot rot.
+
+    python bench/gpu.py                        # 5 architectures, 512 crops per epoch
+    python bench/gpu.py --course-scale         # + the homework grid at course scale
+    python bench/gpu.py --data-path host       # (b) with the CPU loader, for comparison
+    python bench/gpu.py --smoke
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import _common as C
+
+SMOKE = {"height": 96, "width": 128, "n_train": 4, "n_val": 2, "crops_per_image": 2,
+         "crop_size": 32, "batch_size": 4, "epochs": 2, "steps": 3, "architectures": 2,
+         "distinct": 4}
+DATA_PATHS = {"auto": None, "device": True, "host": False}  # train_trial's data_on_device
+
+
+def build_parser():
+    p = C.parser(__doc__)
+    p.add_argument("--height", type=int, default=750, help="image size")
+    p.add_argument("--width", type=int, default=1000)
+    p.add_argument("--n-train", type=int, default=64, help="training images")
+    p.add_argument("--n-val", type=int, default=16, help="validation images")
+    p.add_argument("--crops-per-image", type=int, default=8)
+    p.add_argument("--crop-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--epochs", type=int, default=3, help="(b)'s epochs; the first is warm-up")
+    p.add_argument("--steps", type=int, default=40, help="(a)'s timed steps after a warm-up")
+    p.add_argument("--architectures", type=int, default=None, help="the first N only")
+    p.add_argument("--distinct", type=int, default=16, help="scenes rendered per split")
+    p.add_argument("--data-path", choices=list(DATA_PATHS), default="auto",
+                   help="(b)'s training data: auto (device on CUDA), device, host")
+    p.add_argument("--course-scale", action="store_true", help="also the homework grid, 50 "
+                   "epochs, 290/112 images at 1000x750")
+    p.add_argument("--course-epochs", type=int, default=50)
+    p.add_argument("--course-train", type=int, default=290)
+    p.add_argument("--course-val", type=int, default=112)
+    return p
+
+
+def architectures(args) -> dict[str, dict]:
+    """Architecture label -> the first homework point of it, with augmentation on."""
+    from segmodels.config import TrialConfig
+    from segmodels.precision import architecture
+    from sweeps.grids import load_grid
+
+    found: dict[str, dict] = {}
+    for point in load_grid("homework").points:
+        config = {**point, "augment": True}
+        found.setdefault(architecture(TrialConfig.from_dict(config)), config)
+    return dict(list(found.items())[: args.architectures or None])
+
+
+def trial_config(args, point: dict, epochs: int) -> dict:
+    return {**point, "epochs": epochs, "crop_size": args.crop_size,
+            "batch_size": args.batch_size, "crops_per_image": args.crops_per_image,
+            "inference_repeats": 1, "log_images": 0}
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bare_rates(config: dict, data, device, steps: int) -> tuple[float, float]:
+    """(a) crops/s of Adam steps on device-resident crops, (v) frames/s of batched inference."""
+    import torch
+    from torch import nn
+
+    from segmodels.config import TrialConfig
+    from segmodels.device_augment import DeviceCrops
+    from segmodels.precision import architecture, resolve_memory_format, resolve_precision
+    from segmodels.registry import create_model
+    from segmodels.transforms import IGNORE_INDEX
+    from segmodels.validation import ValidationBatches, pixels_per_batch
+
+    cfg = TrialConfig.from_dict(config)
+    accelerator = "gpu" if device.type == "cuda" else "cpu"
+    precision = resolve_precision(cfg.precision, accelerator, architecture(cfg))
+    amp = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+    fmt = resolve_memory_format(cfg.memory_format, accelerator)
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.model, **{**cfg.model_args(), "pretrained": None})
+    model = model.to(device, memory_format=fmt).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "16-mixed")
+    loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+    crops = DeviceCrops(data.train.images, data.train.masks, crop_size=cfg.crop_size,
+                        augment=False, crops_per_image=cfg.crops_per_image,
+                        batch_size=cfg.batch_size, device=device, seed=cfg.seed)
+    batches = [(x.contiguous(memory_format=fmt), y) for x, y in list(crops)[:4]]
+
+    def step(i: int) -> None:
+        images, masks = batches[i % len(batches)]
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            loss = loss_fn(model(images), masks)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    for i in range(3):  # warm-up: cuDNN tries its algorithms on the first steps
+        step(i)
+    _sync(device)
+    with C.Timer() as train:
+        for i in range(steps):
+            step(i)
+        _sync(device)
+    crops_per_second = sum(len(batches[i % len(batches)][0]) for i in range(steps)) / train.seconds
+
+    frames = ValidationBatches(data.val.images, data.val.masks, device,
+                               pixels_per_batch(cfg.batch_size, cfg.crop_size, accelerator))
+    model.eval()
+
+    def validate() -> None:
+        with torch.inference_mode(), torch.autocast(device.type, dtype=amp,
+                                                    enabled=amp is not None):
+            for images, _ in frames:
+                model(images.contiguous(memory_format=fmt)).argmax(1)
+        _sync(device)
+
+    validate()  # warm-up
+    with C.Timer() as val:
+        validate()
+    return crops_per_second, len(data.val) / val.seconds
+
+
+class Clock:
+    """(b)'s reporter: when each epoch was reported, and its row."""
+
+    def __init__(self):
+        self.times: list[float] = []
+        self.rows: list[dict] = []
+
+    def report(self, metrics, checkpoint) -> None:
+        self.times.append(time.perf_counter())
+        self.rows.append(metrics)
+
+
+def trial_run(config: dict, data, data_path: str) -> tuple[float, Clock]:
+    from segmodels.trial import train_trial
+
+    clock = Clock()
+    start = time.perf_counter()
+    train_trial(config, data, reporter=clock, cpus=os.cpu_count(), time_cpu_inference=False,
+                data_on_device=DATA_PATHS[data_path])
+    return start, clock
+
+
+def architecture_rows(args, data, device, on_gpu: bool) -> tuple[list[C.Row], dict]:
+    from segmodels.config import TrialConfig
+    from segmodels.precision import architecture, resolve_memory_format, resolve_precision
+
+    rows, limits = [], {}
+    crops = len(data.train) * args.crops_per_image
+    accelerator = "gpu" if on_gpu else "cpu"
+    for label, point in architectures(args).items():
+        config = trial_config(args, point, args.epochs)
+        cfg = TrialConfig.from_dict(config)
+        print(f"{label}: bare loop, bare validation, trial ...", flush=True)
+        a, v = bare_rates(config, data, device, args.steps)
+        limits[label] = (a, v)
+        start, clock = trial_run(config, data, args.data_path)
+        steady = range(1, len(clock.rows))
+        train = C.mean([clock.rows[i]["epoch_seconds"] - clock.rows[i]["val_seconds"]
+                        for i in steady])
+        val = C.mean([clock.rows[i]["val_seconds"] for i in steady])
+        other = C.mean([clock.times[i] - clock.times[i - 1] - clock.rows[i]["epoch_seconds"]
+                        for i in steady])
+        ratio = (crops / train) / a
+        what = f"gpu: (b)/(a) training crops/s, {label}"
+        rows.append(C.check(what, ratio, ">=", 0.8) if on_gpu else C.info(what, ratio))
+        rows += [
+            C.info(f"gpu: (a) bare training crops/s / (v) bare validation frames/s, {label}",
+                   f"{a:.1f} / {v:.2f}"),
+            C.info(f"gpu: (b) epoch / its limit (crops/(a) + frames/(v)), {label}",
+                   (train + val + other) / (crops / a + len(data.val) / v)),
+            C.info(f"gpu: (b) seconds per epoch, training / validation / other, {label}",
+                   f"{train:.3f} / {val:.3f} / {other:.3f}"),
+            C.info(f"gpu: (b) first epoch incl. start-up [s], {label}",
+                   clock.times[0] - start, "{:.2f}"),
+            C.info(f"gpu: precision / memory format, {label}",
+                   f"{resolve_precision(cfg.precision, accelerator, architecture(cfg))} / "
+                   f"{str(resolve_memory_format(cfg.memory_format, accelerator))[6:]}"),
+        ]
+    return rows, limits
+
+
+def course_rows(args, limits: dict, on_gpu: bool) -> list[C.Row]:
+    """The homework grid at course scale, trial after trial, against the GPU limit."""
+    from segmodels.config import TrialConfig
+    from segmodels.data import load_dataset
+    from segmodels.precision import architecture
+    from sweeps.grids import load_grid
+
+    data = load_dataset(C.synthetic_data(args.course_train, args.course_val, args.height,
+                                         args.width, distinct=args.distinct))
+    rows, wall, limit = [], 0.0, 0.0
+    for label, point in load_grid("homework").by_label().items():
+        config = {**trial_config(args, point, args.course_epochs), "crops_per_image": 1}
+        a, v = limits[architecture(TrialConfig.from_dict(config))]
+        planned = args.course_epochs * (len(data.train) / a + len(data.val) / v)
+        print(f"course scale: {label} ...", flush=True)
+        start, _ = trial_run(config, data, args.data_path)
+        seconds = time.perf_counter() - start
+        wall, limit = wall + seconds, limit + planned
+        rows.append(C.info(f"gpu: course scale, wall / limit [s], {label}",
+                           f"{seconds:.0f} / {planned:.0f}"))
+    what = "gpu: course-scale homework grid, wall / GPU limit"
+    rows.append(C.check(what, wall / limit, "<=", 1.5) if on_gpu else C.info(what, wall / limit))
+    rows.append(C.info("gpu: course-scale homework grid, wall [min]", wall / 60, "{:.1f}"))
+    return rows
+
+
+def main(argv=None) -> int:
+    import sys
+
+    import torch
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    on_gpu = torch.cuda.is_available()
+    args = C.parse(build_parser(), SMOKE, argv if on_gpu else [*argv, "--smoke"])
+    device = torch.device("cuda" if on_gpu else "cpu")
+    from segmodels.data import load_dataset
+
+    start = time.perf_counter()
+    data = load_dataset(C.synthetic_data(args.n_train, args.n_val, args.height, args.width,
+                                         distinct=args.distinct))
+    rows = [C.info("gpu: device", torch.cuda.get_device_name() if on_gpu
+                   else "CPU, no CUDA: smoke sizes, no targets")]
+    arch_rows, limits = architecture_rows(args, data, device, on_gpu)
+    rows += arch_rows
+    rows.append(C.info("gpu: images / crops per epoch / crop / batch",
+                       f"{args.width}x{args.height} / {len(data.train) * args.crops_per_image}"
+                       f" / {args.crop_size} / {args.batch_size}"))
+    if args.course_scale:
+        rows += course_rows(args, limits, on_gpu)
+    print(f"gpu benchmark: {time.perf_counter() - start:.0f} s", flush=True)
+    C.emit(rows, args, "gpu: trial vs bare loop on the device")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""Where sweep users already look: the ``--tracker`` choices (``TRACKERS``), where their stores
+live, and the one-line command that opens each dashboard.
+
+- TensorBoard, always: each trial's folder holds its curves, validation images and HParams
+  (settings against best val mIoU); ``tensorboard --logdir EXPERIMENT`` shows them all.
+- ``--tracker mlflow``: a run per trial in ``MLFLOW_TRACKING_URI`` when that is set, else in an
+  SQLite store (``MLFLOW_FILE``) in ``SweepSettings.local_store_path()``.
+- ``--tracker wandb``: a run per trial, grouped by sweep, wherever W&B's environment says
+  (``WANDB_MODE=offline`` needs no network: the runs wait in ``wandb/`` of the store folder,
+  or of ``WANDB_DIR``, for ``wandb sync``).
+- ``--search optuna``: the study, in SQLite (sweeps/optuna_store.py), for ``optuna-dashboard``.
+
+Each tracker is Ray Tune's own callback (sweeps/tune_callbacks.py), told the trial's resolved
+settings. Credentials are never passed, stored or printed: MLflow and W&B read theirs from
+their environment or login. Cheap to import: the CLI reads ``TRACKERS`` for its choices.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sweeps import optuna_store
+from sweeps.settings import SweepError, SweepSettings
+from sweeps.storage import MLFLOW_FILE
+
+WANDB_PROJECT = "segsweep"  # unless $WANDB_PROJECT says otherwise
+
+
+@dataclass(frozen=True)
+class Tracker:
+    extra: str  # the optional dependency group in pyproject.toml; also the module it installs
+    description: str
+
+
+TRACKERS: dict[str, Tracker] = {
+    "mlflow": Tracker("mlflow", "a run per trial (settings as params, every epoch's metrics)"),
+    "wandb": Tracker("wandb", "a run per trial (settings as config, every epoch's metrics), "
+                              "grouped by sweep"),
+}
+
+
+def check_trackers(names: list[str]) -> None:
+    """Before Ray starts: every tracker is known and its optional extra is installed."""
+    for name in names:
+        if name not in TRACKERS:
+            raise SweepError(f"--tracker {name!r}: choose from {', '.join(TRACKERS)}")
+        extra = TRACKERS[name].extra
+        if importlib.util.find_spec(extra) is None:
+            raise SweepError(f"--tracker {name} needs the optional extra {extra!r}, which is "
+                             f"not installed: pip install 'segsweep[{extra}]' (in a checkout: "
+                             f"pip install -e '.[{extra}]')")
+
+
+def mlflow_uri(settings: SweepSettings) -> str | None:
+    """The MLflow store of a sweep; None when ``MLFLOW_TRACKING_URI`` is set (MLflow then
+    reads it itself, so a URI that carries credentials is never copied into the sweep)."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return None
+    return f"sqlite:///{settings.local_store_path() / MLFLOW_FILE}"
+
+
+def new_sweep_callbacks(settings: SweepSettings, fixed: Mapping[str, Any],
+                        points: Mapping[str, Mapping[str, Any]]) -> list:
+    """Tune callbacks of a new sweep: TensorBoard and each ``settings.trackers``. An MLflow
+    store left in the sweep's own folder by a sweep this one replaces is removed. (A resumed
+    sweep keeps the callbacks Ray stored with it.)"""
+    from sweeps import tune_callbacks as cb
+
+    resolved = cb.TrialSettings(fixed, points)
+    callbacks: list = [cb.TensorBoardCallback(resolved)]
+    if "mlflow" in settings.trackers:
+        uri = mlflow_uri(settings)
+        if uri is not None:
+            (_store(settings) / MLFLOW_FILE).unlink(missing_ok=True)
+        callbacks.append(cb.MLflowCallback(resolved, tracking_uri=uri,
+                                           experiment_name=settings.name))
+    if "wandb" in settings.trackers:
+        # W&B's files straight into the store folder: in a trial's folder Ray would copy them
+        # to storage before W&B has finished writing them (its last sync comes first)
+        where = {} if os.environ.get("WANDB_DIR") else {"dir": str(_store(settings))}
+        callbacks.append(cb.WandbCallback(
+            resolved, project=os.environ.get("WANDB_PROJECT") or WANDB_PROJECT,
+            group=settings.name, **where))
+    return callbacks
+
+
+def _store(settings: SweepSettings) -> Path:
+    store = settings.local_store_path()
+    store.mkdir(parents=True, exist_ok=True)
+    return store
+
+
+def dashboard_commands(settings: SweepSettings) -> list[str]:
+    """One line per dashboard of this sweep, each a command to copy (never a credential)."""
+    exp = settings.experiment_path()
+    if settings.remote_storage:
+        lines = [f"TensorBoard: copy {exp} to this machine, then: tensorboard --logdir COPY"]
+    else:
+        lines = [f"TensorBoard: tensorboard --logdir {shlex.quote(exp)}"]
+    if settings.search == "optuna":
+        lines.append(f"Optuna dashboard: optuna-dashboard "
+                     f"{shlex.quote(optuna_store.study_url(settings))} "
+                     "(pip install optuna-dashboard)")
+    if "mlflow" in settings.trackers:
+        uri = mlflow_uri(settings)
+        lines.append(f"MLflow: mlflow ui --backend-store-uri {shlex.quote(uri)}" if uri else
+                     f"MLflow: experiment {settings.name!r} at $MLFLOW_TRACKING_URI")
+    if "wandb" in settings.trackers:
+        if os.environ.get("WANDB_MODE") == "offline":
+            root = os.environ.get("WANDB_DIR") or settings.local_store_path()
+            lines.append(f"W&B (offline): wandb sync {root}/wandb/offline-run-*")
+        else:
+            project = os.environ.get("WANDB_PROJECT") or WANDB_PROJECT
+            lines.append(f"W&B: project {project!r}, group {settings.name!r}")
+    return lines

@@ -1,0 +1,92 @@
+"""What --pretrained means per model, and the check that its weights can be had, offline: the
+network is blocked and fake weights are put in temporary caches."""
+
+import os
+import socket
+import time
+
+import pytest
+import torch
+
+from segmodels.backbones import BACKBONES, PretrainedWeightsUnavailable
+from segmodels.config import TrialConfig
+from segmodels.pretrained import fetch_all, weights_of
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """Empty torch hub and Hugging Face caches, and no network; returns the attempts made."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    attempts = []
+
+    def blocked(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network blocked by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", blocked)
+    monkeypatch.setattr(socket, "create_connection", blocked)
+    return attempts
+
+
+def put_torchvision_file(backbone: str) -> None:
+    """A (fake) file where torch.hub looks for the backbone's ImageNet weights."""
+    url = BACKBONES[backbone].weights.url
+    folder = os.path.join(torch.hub.get_dir(), "checkpoints")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, os.path.basename(url)), "wb") as f:
+        f.write(b"fake weights")
+
+
+def put_hf_file(repo: str, filename: str, revision: str) -> None:
+    from huggingface_hub import constants
+
+    snapshot = os.path.join(constants.HF_HUB_CACHE, "models--" + repo.replace("/", "--"),
+                            "snapshots", revision)
+    os.makedirs(snapshot, exist_ok=True)
+    with open(os.path.join(snapshot, filename), "wb") as f:
+        f.write(b"fake")
+
+
+def _cfg(**kw) -> TrialConfig:
+    return TrialConfig.from_dict({"pretrained": True, **kw})
+
+
+def test_what_pretrained_means_for_each_model():
+    assert weights_of(_cfg(model="unet")) is None  # the course's UNet has none
+    assert "torchvision ResNet18_Weights.IMAGENET1K_V1" in weights_of(
+        _cfg(model="deeplab")).what  # DeepLab's default backbone
+    assert "smp-hub/resnet34.imagenet" in weights_of(_cfg(model="smp")).what
+    assert "smp-hub/mit_b0.imagenet" in weights_of(_cfg(model="smp", encoder="mit_b0")).what
+    assert "(timm)" in weights_of(_cfg(model="smp", encoder="tu-resnet18")).what
+    assert weights_of(_cfg(model="smp", encoder="tu-darknet17")) is None  # timm: untrained
+
+
+def test_offline_every_missing_set_is_named_in_one_error_and_quickly(offline):
+    configs = [_cfg(model="deeplab", backbone="vgg11_bn"), _cfg(model="smp"),
+               _cfg(model="smp", encoder="mit_b0"), _cfg(model="smp")]  # resnet34 twice
+    start = time.perf_counter()
+    with pytest.raises(PretrainedWeightsUnavailable) as err:
+        fetch_all(weights_of(c) for c in configs)
+    assert time.perf_counter() - start < 15  # no retry loops while offline
+    message = str(err.value)
+    assert message.startswith("--pretrained: 3 set(s)")
+    for name in ("backbone vgg11_bn", "encoder resnet34", "encoder mit_b0"):
+        assert name in message
+    assert "hub/checkpoints" in message and "huggingface/hub" in message
+    assert "drop --pretrained" in message
+    assert offline  # the network was tried, and blocked
+
+
+def test_cached_weights_pass_without_the_network(offline):
+    import segmentation_models_pytorch as smp
+
+    put_torchvision_file("resnet18")
+    source = smp.encoders.encoders["resnet34"]["pretrained_settings"]["imagenet"]
+    for filename in ("config.json", "model.safetensors"):
+        put_hf_file(source["repo_id"], filename, source["revision"])
+    fetch_all(weights_of(c) for c in (_cfg(model="deeplab"), _cfg(model="smp")))
+    assert offline == []  # the caches answered
