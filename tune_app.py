@@ -21,6 +21,7 @@ from segmodels.config import TrialConfig
 from segmodels.errors import SegsweepError
 from segmodels.image_size import parse_image_size
 from sweeps.search import SCHEDULERS, SEARCHES
+from sweeps.settings import AUTO
 from sweeps.storage import DEFAULT_STORAGE
 from sweeps.tracking import TRACKERS, dashboard_commands
 
@@ -31,6 +32,17 @@ TRIAL_FLAGS = {
     "lr_scheduler": str, "seed": int, "precision": str, "miou_definition": str,
     "inference_repeats": int,
 }
+
+
+def gpus_per_trial(text: str) -> float | str:
+    """--gpus-per-trial: 'auto' or a number of GPUs."""
+    if text == AUTO:
+        return AUTO
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number of GPUs such as 0.5, "
+                                         f"got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--reduction-factor", type=float, default=3)
     res = p.add_argument_group("resources and storage")
     res.add_argument("--cpus-per-trial", type=float, default=None)
-    res.add_argument("--gpus-per-trial", type=float, default=None,
-                     help="fractions share a GPU between small models, e.g. 0.5")
+    res.add_argument("--gpus-per-trial", type=gpus_per_trial, default=AUTO,
+                     help="auto: each architecture's share where GPUs exist, small models two "
+                          "to a GPU (sweeps/packing.py); or a number for every trial, e.g. 0.5")
     res.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray")
     res.add_argument("--address", default=None, help="join a Ray cluster ('auto' or host:port)")
     res.add_argument("--storage", default=DEFAULT_STORAGE, help="local folder, s3:// or gs:// URI")

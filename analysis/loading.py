@@ -31,12 +31,13 @@ from sweeps import ray_state
 from sweeps.equal_work import PROJECTED, projected_trial_minutes
 from sweeps.ray_state import RayTrial
 from sweeps.search import split_tune_config, trial_label
-from sweeps.settings import prefer_quiet_cpu_ms
+from sweeps.settings import prefer_quiet_ms
 from sweeps.storage import (
     CHECKPOINT_FILE,
     CHECKPOINT_PREFIX,
     ERROR_FILE,
     INFERENCE_FILE,
+    INFERENCE_GPU_FILE,
     META_FILE,
     PARAMS_FILE,
     RESULT_FILE,
@@ -155,8 +156,17 @@ def _prefer_quiet_inference_times(path: Path, trials: pd.DataFrame, notes: list[
     except (OSError, json.JSONDecodeError) as exc:
         notes.append(f"{file.name} unreadable ({exc}); using the trials' own CPU timings")
         return
-    trials["inference_ms_cpu"] = prefer_quiet_cpu_ms(trials["label"], trials["inference_ms_cpu"],
-                                                     quiet)
+    trials["inference_ms_cpu"] = prefer_quiet_ms(trials["label"], trials["inference_ms_cpu"],
+                                                 quiet)
+    gpu_file = path / INFERENCE_GPU_FILE  # GPU timings, when the sweep's trials used GPUs
+    try:
+        gpu = json.loads(gpu_file.read_text()) if gpu_file.is_file() else {}
+    except (OSError, json.JSONDecodeError) as exc:
+        notes.append(f"{gpu_file.name} unreadable ({exc}); using the trials' own GPU timings")
+        gpu = {}
+    if gpu:
+        trials["inference_ms_gpu"] = prefer_quiet_ms(trials["label"], trials["inference_ms_gpu"],
+                                                     gpu)
 
 
 class _Skip(Exception):

@@ -76,9 +76,9 @@ def replay_asha(curves: list[list[dict]], epochs: int, grace: int, rf: float,
     import heapq
     from types import SimpleNamespace
 
-    from ray.tune.schedulers.async_hyperband import _Bracket
+    from sweeps.ray_state import asha_bracket
 
-    bracket = _Bracket(grace, epochs, rf, 0)
+    bracket = asha_bracket(grace, epochs, rf)
     events: list[tuple[float, int, int]] = []  # (time, trial, epoch index)
     waiting = list(range(len(curves)))
     trained, best = 0, float("-inf")
@@ -107,6 +107,7 @@ def replay_asha(curves: list[list[dict]], epochs: int, grace: int, rf: float,
 
 def main(argv=None) -> int:
     args = C.parse(build_parser(), SMOKE, argv)
+    from sweeps.ray_state import asha_rungs
     from sweeps.search import make_scheduler
 
     root = C.synthetic_data(args.n_train, args.n_test, args.height, args.width)
@@ -134,7 +135,7 @@ def main(argv=None) -> int:
     epochs_asha = sum(len(rows) for rows in asha_trials.values())
     scheduler = make_scheduler("asha", args.epochs, args.grace_period,
                                args.reduction_factor or 3)
-    rungs = sorted(r[0] for r in scheduler._brackets[0]._rungs)
+    rungs = asha_rungs(scheduler)
     best_fifo, best_asha = best(fifo_trials), best(asha_trials)
     stopped_at = sorted(len(rows) for rows in asha_trials.values())
     rows = [
@@ -148,7 +149,7 @@ def main(argv=None) -> int:
     ]
     curves = [rows for rows in fifo_trials.values() if rows]
     slots = max(1, args.num_cpus // args.cpus_per_trial)
-    product_grace = scheduler._brackets[0]._rungs[-1][0]
+    product_grace = rungs[0]
     rf = args.reduction_factor or 3
     settings = [(int(product_grace), rf), (max(1, args.epochs // 2), rf),
                 (max(1, args.epochs // 8), rf), (1, rf), (1, 4.0)]

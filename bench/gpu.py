@@ -21,6 +21,11 @@ its full epochs, the run's crop and batch) and compares their wall time with the
 measured above: the sum over trials of planned crops / (a) + validation frames / (v). Target
 <= 1.5x.
 
+``--packing`` instead measures trials sharing one GPU (sweeps/packing.py's rule): for every
+homework architecture, 1, 2 and 4 processes each run (a) on the same GPU at once, each capped to
+its share of GPU memory as a trial is; the row is their summed crops/s, beside the rule's share
+and the best measured packing. Target: the rule's packing within 10% of the best.
+
 Without CUDA it runs at smoke sizes on CPU tensors (the trial takes its CPU data path there)
 and prints the same rows without targets: the figures say nothing about a GPU, but the code and
 its arithmetic cannot rot.
@@ -28,20 +33,26 @@ its arithmetic cannot rot.
     python bench/gpu.py                        # 5 architectures, 512 crops per epoch
     python bench/gpu.py --course-scale         # + the homework grid at course scale
     python bench/gpu.py --data-path host       # (b) with the CPU loader, for comparison
+    python bench/gpu.py --packing              # 1, 2, 4 trials per GPU against the rule
     python bench/gpu.py --smoke
 """
 
 from __future__ import annotations
 
+import math
+import multiprocessing
 import os
+import queue
 import time
+import traceback
 
 import _common as C
 
 SMOKE = {"height": 96, "width": 128, "n_train": 4, "n_val": 2, "crops_per_image": 2,
          "crop_size": 32, "batch_size": 4, "epochs": 2, "steps": 3, "architectures": 2,
-         "distinct": 4}
+         "distinct": 4, "packing_seconds": 0.5}
 DATA_PATHS = {"auto": None, "device": True, "host": False}  # train_trial's data_on_device
+PACKINGS = (1, 2, 4)  # trials per GPU that --packing measures
 
 
 def build_parser():
@@ -61,6 +72,9 @@ def build_parser():
                    help="(b)'s training data: auto (device on CUDA), device, host")
     p.add_argument("--course-scale", action="store_true", help="also the homework grid, 50 "
                    "epochs, 290/112 images at 1000x750")
+    p.add_argument("--packing", action="store_true", help="only trials sharing a GPU: 1, 2, 4 "
+                   "per GPU against sweeps/packing.py's rule")
+    p.add_argument("--packing-seconds", type=float, default=10.0, help="each packing's window")
     p.add_argument("--course-epochs", type=int, default=50)
     p.add_argument("--course-train", type=int, default=290)
     p.add_argument("--course-val", type=int, default=112)
@@ -93,8 +107,9 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bare_rates(config: dict, data, device, steps: int) -> tuple[float, float]:
-    """(a) crops/s of Adam steps on device-resident crops, (v) frames/s of batched inference."""
+def bare_loop(config: dict, data, device):
+    """(a)'s model and its step: Adam on device-resident crops, no data work. Returns (model,
+    step(i) -> crops stepped, memory format, autocast dtype or None)."""
     import torch
     from torch import nn
 
@@ -103,7 +118,6 @@ def bare_rates(config: dict, data, device, steps: int) -> tuple[float, float]:
     from segmodels.precision import architecture, resolve_memory_format, resolve_precision
     from segmodels.registry import create_model
     from segmodels.transforms import IGNORE_INDEX
-    from segmodels.validation import ValidationBatches, pixels_per_batch
 
     cfg = TrialConfig.from_dict(config)
     accelerator = "gpu" if device.type == "cuda" else "cpu"
@@ -122,7 +136,7 @@ def bare_rates(config: dict, data, device, steps: int) -> tuple[float, float]:
                         batch_size=cfg.batch_size, device=device, seed=cfg.seed)
     batches = [(x.contiguous(memory_format=fmt), y) for x, y in list(crops)[:4]]
 
-    def step(i: int) -> None:
+    def step(i: int) -> int:
         images, masks = batches[i % len(batches)]
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
@@ -130,16 +144,29 @@ def bare_rates(config: dict, data, device, steps: int) -> tuple[float, float]:
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
+        return len(images)
 
     for i in range(3):  # warm-up: cuDNN tries its algorithms on the first steps
         step(i)
     _sync(device)
-    with C.Timer() as train:
-        for i in range(steps):
-            step(i)
-        _sync(device)
-    crops_per_second = sum(len(batches[i % len(batches)][0]) for i in range(steps)) / train.seconds
+    return model, step, fmt, amp
 
+
+def bare_rates(config: dict, data, device, steps: int) -> tuple[float, float]:
+    """(a) crops/s of Adam steps on device-resident crops, (v) frames/s of batched inference."""
+    import torch
+
+    from segmodels.config import TrialConfig
+    from segmodels.validation import ValidationBatches, pixels_per_batch
+
+    cfg = TrialConfig.from_dict(config)
+    model, step, fmt, amp = bare_loop(config, data, device)
+    with C.Timer() as train:
+        crops = sum(step(i) for i in range(steps))
+        _sync(device)
+    crops_per_second = crops / train.seconds
+
+    accelerator = "gpu" if device.type == "cuda" else "cpu"
     frames = ValidationBatches(data.val.images, data.val.masks, device,
                                pixels_per_batch(cfg.batch_size, cfg.crop_size, accelerator))
     model.eval()
@@ -244,6 +271,111 @@ def course_rows(args, limits: dict, on_gpu: bool) -> list[C.Row]:
     return rows
 
 
+def _packing_worker(inbox, outbox, data_root: str, device_type: str, threads: int) -> None:
+    """One trial process of --packing. Per task (config, trials per GPU, seconds): builds (a)
+    capped to its share of GPU memory, warms up, answers "ready", waits for "go" (every
+    process of the packing then steps at once) and answers (crops, seconds, peak GB)."""
+    import torch
+
+    from segmodels.data import load_dataset
+
+    torch.set_num_threads(threads)
+    data = load_dataset(data_root)
+    device = torch.device(device_type)
+    while (task := inbox.get()) is not None:
+        config, trials, seconds = task
+        try:
+            if device.type == "cuda":
+                torch.cuda.set_per_process_memory_fraction(1 / trials)  # as a trial caps itself
+                torch.cuda.reset_peak_memory_stats()
+            _, step, _, _ = bare_loop(config, data, device)
+            outbox.put("ready")
+            inbox.get()
+            crops, i, start = 0, 3, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                for _ in range(5):  # then wait for the GPU: its queue stays short
+                    crops, i = crops + step(i), i + 1
+                _sync(device)
+            seconds = time.perf_counter() - start
+            peak = (torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda"
+                    else float("nan"))
+            del step
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            outbox.put((crops, seconds, peak))
+        except Exception:
+            outbox.put(traceback.format_exc())
+
+
+def _answers(outbox, workers, n: int) -> list:
+    """``n`` answers of the packing workers; a worker's error or death stops the benchmark."""
+    found = []
+    while len(found) < n:
+        try:
+            answer = outbox.get(timeout=10)
+        except queue.Empty:
+            dead = [w.pid for w in workers if not w.is_alive()]
+            if dead:
+                raise RuntimeError(f"packing worker(s) {dead} died") from None
+            continue
+        if isinstance(answer, str) and answer != "ready":
+            raise RuntimeError(f"a packing worker failed:\n{answer}")
+        found.append(answer)
+    return found
+
+
+def packing_rows(args, data_root, on_gpu: bool) -> list[C.Row]:
+    """1, 2 and 4 processes of (a) on one GPU per homework architecture, against the rule."""
+    from segmodels.config import TrialConfig
+    from sweeps.packing import gpu_share, share_from_rates
+
+    context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+    outbox = context.Queue()
+    inboxes = [context.Queue() for _ in range(max(PACKINGS))]
+    threads = max(1, (os.cpu_count() or 1) // max(PACKINGS))
+    workers = [context.Process(target=_packing_worker, daemon=True, args=(
+        inbox, outbox, str(data_root), "cuda" if on_gpu else "cpu", threads)) for inbox in inboxes]
+    for worker in workers:
+        worker.start()
+    rows = []
+    try:
+        for label, point in architectures(args).items():
+            config = trial_config(args, point, epochs=1)
+            rates, peaks = {}, {}
+            for trials in PACKINGS:
+                print(f"{label}: {trials} trial(s) per GPU ...", flush=True)
+                for inbox in inboxes[:trials]:
+                    inbox.put((config, trials, args.packing_seconds))
+                _answers(outbox, workers, trials)  # all warmed up
+                for inbox in inboxes[:trials]:
+                    inbox.put("go")
+                answers = _answers(outbox, workers, trials)
+                rates[trials] = sum(crops / seconds for crops, seconds, _ in answers)
+                peaks[trials] = max(peak for _, _, peak in answers)
+            rule = round(1 / gpu_share(TrialConfig.from_dict(config)))
+            best = max(rates, key=rates.__getitem__)
+            ratio = rates.get(rule, math.nan) / rates[best]
+            what = f"packing: rule's summed crops/s / best measured, {label}"
+            rows += [
+                C.info(f"packing: summed crops/s, 1 / 2 / 4 trials per GPU, {label}",
+                       " / ".join(f"{rates[k]:.1f}" for k in PACKINGS)),
+                C.info(f"packing: GPU share, rule / best measured, {label}",
+                       f"{1 / rule:g} / {1 / best:g}"),
+                C.check(what, ratio, ">=", 0.9) if on_gpu else C.info(what, ratio),
+                C.info(f"packing: share the rule gives this run's figures, {label}",
+                       share_from_rates(rates), "{:g}"),
+                C.info(f"packing: peak GPU memory per trial, 1 / 2 / 4 per GPU [GB], {label}",
+                       " / ".join(f"{peaks[k]:.2f}" for k in PACKINGS) if on_gpu
+                       else "- (no CUDA)"),
+            ]
+    finally:
+        for inbox in inboxes:
+            inbox.put(None)
+        for worker in workers:
+            worker.join(timeout=30)
+    return rows
+
+
 def main(argv=None) -> int:
     import sys
 
@@ -252,23 +384,30 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     on_gpu = torch.cuda.is_available()
     args = C.parse(build_parser(), SMOKE, argv if on_gpu else [*argv, "--smoke"])
+    if args.packing and args.course_scale:
+        raise SystemExit("--packing measures trials sharing a GPU alone; drop --course-scale")
     device = torch.device("cuda" if on_gpu else "cpu")
     from segmodels.data import load_dataset
 
     start = time.perf_counter()
-    data = load_dataset(C.synthetic_data(args.n_train, args.n_val, args.height, args.width,
-                                         distinct=args.distinct))
+    root = C.synthetic_data(args.n_train, args.n_val, args.height, args.width,
+                            distinct=args.distinct)
     rows = [C.info("gpu: device", torch.cuda.get_device_name() if on_gpu
                    else "CPU, no CUDA: smoke sizes, no targets")]
-    arch_rows, limits = architecture_rows(args, data, device, on_gpu)
-    rows += arch_rows
+    if args.packing:
+        rows += packing_rows(args, root, on_gpu)
+    else:
+        data = load_dataset(root)
+        arch_rows, limits = architecture_rows(args, data, device, on_gpu)
+        rows += arch_rows
     rows.append(C.info("gpu: images / crops per epoch / crop / batch",
-                       f"{args.width}x{args.height} / {len(data.train) * args.crops_per_image}"
+                       f"{args.width}x{args.height} / {args.n_train * args.crops_per_image}"
                        f" / {args.crop_size} / {args.batch_size}"))
     if args.course_scale:
         rows += course_rows(args, limits, on_gpu)
     print(f"gpu benchmark: {time.perf_counter() - start:.0f} s", flush=True)
-    C.emit(rows, args, "gpu: trial vs bare loop on the device")
+    C.emit(rows, args, "gpu: trials sharing a GPU" if args.packing
+           else "gpu: trial vs bare loop on the device")
     return 0
 
 

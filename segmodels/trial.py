@@ -208,6 +208,7 @@ def train_trial(
     extra_facts: dict[str, Any] | None = None,
     time_cpu_inference: bool = True,
     data_on_device: bool | None = None,
+    gpu_share: float | None = None,
 ) -> list[dict[str, Any]]:
     """Train one configuration; returns its per-epoch history.
 
@@ -218,11 +219,15 @@ def train_trial(
     seconds of start-up while other trials disturbed the figure.
     ``data_on_device`` chooses the training data path: None (default) the device path when
     the trial trains on CUDA; True or False forces it (tests and benchmarks compare them).
+    ``gpu_share`` below 1 (a GPU shared with other trials) caps this process's GPU memory to
+    that share of the GPU, on CUDA only, so an out-of-memory fails the trial that caused it.
     """
     cfg = TrialConfig.from_dict(config)
     training_batch_size(len(data.train), cfg)  # a single crop is refused before any work
     accelerator = "gpu" if torch.cuda.is_available() else "cpu"
     device = torch.device("cuda" if accelerator == "gpu" else "cpu")
+    if accelerator == "gpu" and gpu_share is not None and 0 < gpu_share < 1:
+        torch.cuda.set_per_process_memory_fraction(gpu_share)  # before anything is allocated
     settings = loader_settings(cfg, cpus or os.cpu_count() or 1, accelerator)
     torch.set_num_threads(settings["threads"])
     start_epoch = resume["epoch"] if resume else 0

@@ -11,6 +11,11 @@ while a sweep runs (``TuneController.save_to_dir``); the newest session's file i
   (cloudpickled) that names the checkpoint folders Tune tracks: the best ones and the latest,
   which a resume restores from.
 
+It also reads private attributes of Ray objects: ``MLflowLoggerCallback._trial_runs``, the
+MLflow run of each trial, which a resumed sweep hands back to its trials
+(``mlflow_trial_runs``); and ASHA's ``_Bracket`` and ``ASHAScheduler._brackets``, through which
+``bench/asha.py`` replays recorded curves (``asha_bracket``, ``asha_rungs``).
+
 Why not a public API: ``tune.ExperimentAnalysis`` and ``Tuner.restore(...).get_results()``
 import Ray and unpickle the whole state (the latter ``tuner.pkl`` too); the analysis loader
 reads a running or copied sweep without Ray, from JSON alone (``read_trials``). The folders a
@@ -34,8 +39,6 @@ The project's other private imports, each where no public API does the job:
 
 - torchvision's ``models._utils.IntermediateLayerGetter`` (segmodels/backbones.py): a
   backbone's named stages;
-- Ray's ``ray.tune.schedulers.async_hyperband._Bracket`` and ``ASHAScheduler._brackets``
-  (bench/asha.py): ASHA replayed on recorded curves;
 - Ray's ``node:__internal_head__`` resource (sweeps/resources.py): not counted as a node;
 - in tests only: ``ray.autoscaler._private.util`` (tests/test_cluster.py: cluster.yaml
   validated as ``ray up`` does), ``OptunaSearch._points_to_evaluate``
@@ -115,3 +118,24 @@ def checkpoint_folders(trial: RayTrial) -> tuple[str | None, set[str]]:
     results = [r for r in [*manager.best_checkpoint_results, latest] if r is not None]
     return (latest and Path(latest.checkpoint.path).name,
             {Path(r.checkpoint.path).name for r in results})
+
+
+def mlflow_trial_runs(callback: Any) -> dict[Any, str]:
+    """Ray's ``MLflowLoggerCallback`` keeps its MLflow run per trial in the private
+    ``_trial_runs`` (Trial -> run id; set up when the sweep starts). A resumed sweep gives each
+    trial back its own run through it (sweeps/tune_callbacks.py); no public API does."""
+    return callback.__dict__.setdefault("_trial_runs", {})
+
+
+def asha_bracket(grace_period: int, max_t: int, reduction_factor: float) -> Any:
+    """A fresh bracket of Ray's ASHA (private ``_Bracket``): ``bench/asha.py`` replays recorded
+    curves through exactly the decisions the scheduler makes (``on_result`` -> CONTINUE/STOP)."""
+    from ray.tune.schedulers.async_hyperband import _Bracket
+
+    return _Bracket(grace_period, max_t, reduction_factor, 0)
+
+
+def asha_rungs(scheduler: Any) -> list[float]:
+    """The epochs at which an ``ASHAScheduler``'s (first) bracket decides, lowest first (its
+    private ``_brackets[0]._rungs``: (milestone, recorded) pairs)."""
+    return sorted(float(rung[0]) for rung in scheduler._brackets[0]._rungs)

@@ -19,7 +19,18 @@ from sweeps.storage import SWEEP_FILE
 
 def read_sweep_record(settings: SweepSettings) -> dict[str, Any] | None:
     """The sweep's record, None if there is none; SweepError if it cannot be read."""
-    uri = f"{settings.experiment_path()}/{SWEEP_FILE}"
+    text = read_experiment_file(settings, SWEEP_FILE)
+    try:
+        return None if text is None else json.loads(text)
+    except ValueError as exc:
+        raise SweepError(f"{settings.experiment_path()}/{SWEEP_FILE}: the sweep's record is "
+                         f"damaged ({exc}); restore it from a copy or start a new sweep") from None
+
+
+def read_experiment_file(settings: SweepSettings, name: str) -> str | None:
+    """A file of ours in the experiment folder (local or object storage), None if absent;
+    SweepError when the storage refuses it."""
+    uri = f"{settings.experiment_path()}/{name}"
     try:
         if settings.remote_storage:
             import pyarrow.fs
@@ -28,12 +39,12 @@ def read_sweep_record(settings: SweepSettings) -> dict[str, Any] | None:
             if fs.get_file_info(path).type == pyarrow.fs.FileType.NotFound:
                 return None
             with fs.open_input_stream(path) as f:
-                return json.loads(f.read().decode())
+                return f.read().decode()
         path = Path(uri)
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, ValueError) as exc:  # no access, no credentials, a damaged file
-        raise SweepError(f"{uri}: the sweep's record cannot be read ({type(exc).__name__}: "
-                         f"{exc}); check --storage, --name and your access to them") from None
+        return path.read_text() if path.is_file() else None
+    except (OSError, UnicodeDecodeError) as exc:  # no access, no credentials
+        raise SweepError(f"{uri}: cannot be read ({type(exc).__name__}: {exc}); check "
+                         "--storage, --name and your access to them") from None
 
 
 def write_sweep_record(settings: SweepSettings, grid: Grid, fixed: dict[str, Any],

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from segmodels.config import TrialConfig
+from segmodels.precision import architecture
 from sweeps.cluster_checks import autoscaler_capacity
-from sweeps.settings import SweepError, SweepSettings
+from sweeps.packing import WHOLE_GPU, cpus_for_share, gpu_share
+from sweeps.search import split_tune_config
+from sweeps.settings import AUTO, SweepError, SweepSettings
 
 AUTOSCALER_CONFIG = "~/ray_bootstrap_config.yaml"  # written by `ray up` on the head node
 
@@ -35,26 +40,77 @@ def start_ray(settings: SweepSettings):
                     dashboard_host="127.0.0.1", log_to_driver=True)
 
 
-def resources_per_trial(settings: SweepSettings, n_trials: int,
-                        cluster: dict[str, float]) -> dict[str, float]:
-    """Whole GPU per trial when GPUs exist, else an even share of the CPUs."""
+def resources_per_trial(settings: SweepSettings, n_trials: int, cluster: dict[str, float],
+                        configs: Mapping[str, TrialConfig] | None = None) -> dict[str, Any]:
+    """Each trial's Ray request, ``{"cpu", "gpu"}``. Where GPUs exist, ``--gpus-per-trial
+    auto`` gives each grid point (``configs``: label -> its config) its architecture's share
+    (sweeps/packing.py); when the points' requests differ, ``"by_point"`` holds each label's
+    and the top level is the largest. An explicit number is every trial's. CPUs follow the
+    GPU share; without GPUs every trial gets an even share of the CPUs."""
     total_cpu = cluster.get("CPU", 1.0)
     total_gpu = cluster.get("GPU", 0.0)
-    gpus = settings.gpus_per_trial if settings.gpus_per_trial is not None else (
-        1.0 if total_gpu >= 1 else 0.0)
-    if settings.cpus_per_trial is not None:
-        cpus = settings.cpus_per_trial
-    elif gpus > 0:
-        cpus = max(1.0, float(int(total_cpu // max(1, total_gpu / gpus))))
+    if settings.gpus_per_trial != AUTO:
+        gpus = float(settings.gpus_per_trial)
+        if gpus > total_gpu:
+            raise SweepError(f"--gpus-per-trial {gpus:g} is more than the cluster has "
+                             f"({total_gpu:g} GPUs)")
+        shares: dict[str | None, float] = {None: gpus}
+    elif total_gpu >= 1 and configs:
+        shares = {label: gpu_share(cfg) for label, cfg in configs.items()}
     else:
-        cpus = max(1.0, float(int(total_cpu // max(1, min(n_trials, total_cpu)))))
-    if cpus > total_cpu:
-        raise SweepError(f"--cpus-per-trial {cpus:g} is more than the cluster has "
-                         f"({total_cpu:g} CPUs)")
-    if gpus > total_gpu:
-        raise SweepError(f"--gpus-per-trial {gpus:g} is more than the cluster has "
-                         f"({total_gpu:g} GPUs)")
-    return {"cpu": cpus, "gpu": gpus}
+        shares = {None: WHOLE_GPU if total_gpu >= 1 else 0.0}
+    if settings.cpus_per_trial is not None and settings.cpus_per_trial > total_cpu:
+        raise SweepError(f"--cpus-per-trial {settings.cpus_per_trial:g} is more than the "
+                         f"cluster has ({total_cpu:g} CPUs)")
+
+    def request(gpus: float) -> dict[str, float]:
+        if settings.cpus_per_trial is not None:
+            cpus = settings.cpus_per_trial
+        elif gpus > 0:
+            cpus = cpus_for_share(gpus, total_cpu, total_gpu)
+        else:
+            cpus = max(1.0, float(int(total_cpu // max(1, min(n_trials, total_cpu)))))
+        return {"cpu": cpus, "gpu": gpus}
+
+    by_point = {label: request(gpus) for label, gpus in shares.items()}
+    largest = max(by_point.values(), key=lambda r: (r["gpu"], r["cpu"]))
+    if all(r == largest for r in by_point.values()):
+        return largest
+    return {**largest, "by_point": by_point}
+
+
+class PointRequests:
+    """Tune's per-config resources under auto packing: the request of the trial's grid point,
+    which Tune's config names."""
+
+    def __init__(self, by_point: dict[str, dict[str, float]], default: dict[str, float]):
+        self.by_point, self.default = by_point, default
+
+    def __call__(self, config: dict[str, Any]) -> dict[str, float]:
+        return self.by_point.get(split_tune_config(config)[0], self.default)
+
+
+def trial_request(resources: dict[str, Any]) -> dict[str, float] | PointRequests:
+    """What ``tune.with_resources`` takes for ``resources_per_trial``'s answer."""
+    default = {"cpu": resources["cpu"], "gpu": resources["gpu"]}
+    by_point = resources.get("by_point")
+    return PointRequests(by_point, default) if by_point else default
+
+
+def describe_resources(resources: dict[str, Any], configs: Mapping[str, TrialConfig]) -> str:
+    """The start line's account: one request for every trial, or each architecture's share."""
+    by_point = resources.get("by_point")
+    if not by_point:
+        return f"{resources['cpu']:g} CPU / {resources['gpu']:g} GPU each"
+    groups: dict[tuple[float, float], list[str]] = {}
+    for label, r in by_point.items():
+        names = groups.setdefault((r["gpu"], r["cpu"]), [])
+        name = architecture(configs[label])
+        if name not in names:
+            names.append(name)
+    return "GPU shared by architecture (--gpus-per-trial auto): " + "; ".join(
+        f"{gpu:g} GPU / {cpu:g} CPU for {', '.join(names)}"
+        for (gpu, cpu), names in sorted(groups.items()))
 
 
 def cluster_capacity(settings: SweepSettings) -> dict[str, float]:
@@ -83,15 +139,19 @@ def hardware_summary(cluster: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def concurrent_slots(resources: dict[str, float], cluster: dict[str, float]) -> int:
-    """How many trials of this size the cluster runs at once (counted over its totals)."""
-    slots = cluster.get("CPU", 0.0) // resources["cpu"]  # never 0: prepare refuses 0, auto >= 1
-    if resources["gpu"] > 0:
-        slots = min(slots, cluster.get("GPU", 0.0) // resources["gpu"])
+def concurrent_slots(resources: dict[str, Any], cluster: dict[str, float]) -> int:
+    """How many trials of this size the cluster runs at once (counted over its totals; under
+    auto packing, of the points' mean request)."""
+    requests = list((resources.get("by_point") or {}).values()) or [resources]
+    cpus = sum(r["cpu"] for r in requests) / len(requests)  # never 0: prepare refuses 0
+    gpus = sum(r["gpu"] for r in requests) / len(requests)
+    slots = cluster.get("CPU", 0.0) // cpus
+    if gpus > 0:
+        slots = min(slots, cluster.get("GPU", 0.0) // gpus)
     return max(1, int(slots))
 
 
-def reuse_trial_actors(n_trials: int, resources: dict[str, float],
+def reuse_trial_actors(n_trials: int, resources: dict[str, Any],
                        cluster: dict[str, float]) -> bool:
     """Reusing a finished trial's process saves the next trial ~10 s of imports, but only when
     a slot runs more than one trial; with one trial per slot it would only let a quick trial's

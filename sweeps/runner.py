@@ -35,17 +35,24 @@ from sweeps.grids import (
     load_grid,
     scratch_where_no_weights,
 )
-from sweeps.inference_pass import time_architectures
-from sweeps.record import read_sweep_record, write_experiment_file, write_sweep_record
+from sweeps.inference_pass import missing, time_architectures, time_architectures_on_a_gpu
+from sweeps.record import (
+    read_experiment_file,
+    read_sweep_record,
+    write_experiment_file,
+    write_sweep_record,
+)
 from sweeps.resources import (
     cluster_capacity,
+    describe_resources,
     resources_per_trial,
     reuse_trial_actors,
     start_ray,
+    trial_request,
 )
 from sweeps.resume_repair import refill_missing_checkpoints, repair_result_files
-from sweeps.settings import SweepError, SweepSettings
-from sweeps.storage import INFERENCE_FILE, SWEEP_FILE
+from sweeps.settings import AUTO, SweepError, SweepSettings
+from sweeps.storage import INFERENCE_FILE, INFERENCE_GPU_FILE, SWEEP_FILE
 from sweeps.trainable import run_trial
 
 
@@ -68,6 +75,7 @@ class PreparedSweep:
     data: SegmentationData
     scheduler_reason: str = ""  # why settings.scheduler: shown at start and in the report
     cpu_inference: dict[str, dict[str, Any]] = field(default_factory=dict)  # after the sweep
+    gpu_inference: dict[str, dict[str, Any]] = field(default_factory=dict)  # when trials had GPUs
     from_scratch: list[str] = field(default_factory=list)  # --pretrained, but no weights exist
 
     def trial_config(self, label: str, searched: dict[str, Any] | None = None) -> TrialConfig:
@@ -209,7 +217,7 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
         raise SweepError(f"--num-samples must be >= 0, got {settings.num_samples}")
     for flag in ("cpus_per_trial", "gpus_per_trial"):
         value = getattr(settings, flag)
-        if value is not None and value < 0 or (flag == "cpus_per_trial" and value == 0):
+        if value not in (None, AUTO) and value < 0 or (flag == "cpus_per_trial" and value == 0):
             raise SweepError(f"--{flag.replace('_', '-')} must be > 0, got {value}")
     if settings.resume and settings.point_settings:
         raise SweepError("--resume continues a sweep with the points it was started with; "
@@ -266,9 +274,8 @@ def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_acto
 
     settings, grid, fixed = prepared.settings, prepared.grid, prepared.fixed
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, data=prepared.data, points=grid.by_label(), fixed=fixed,
-                             cpus=max(1, int(resources["cpu"]))),
-        resources,
+        tune.with_parameters(run_trial, data=prepared.data, points=grid.by_label(), fixed=fixed),
+        trial_request(resources),
     )
     if settings.resume:
         return tune.Tuner.restore(settings.experiment_path(), trainable,
@@ -362,7 +369,8 @@ def run(prepared: PreparedSweep):
     cluster = cluster_capacity(settings)
     n_trials = len(prepared.grid.points) + (settings.num_samples if settings.search == "optuna"
                                             else 0)
-    resources = resources_per_trial(settings, n_trials, cluster)
+    configs = {label: prepared.trial_config(label) for label in prepared.grid.labels}
+    resources = resources_per_trial(settings, n_trials, cluster, configs)
     dashboard = getattr(context, "dashboard_url", None)
     if dashboard:
         print(f"Ray dashboard: http://{dashboard}", flush=True)
@@ -371,7 +379,7 @@ def run(prepared: PreparedSweep):
                            scheduler_reason=prepared.scheduler_reason, resources=resources,
                            cluster=cluster)
     print(f"Sweep {settings.name!r}: {n_trials} trial(s) of grid {prepared.grid.name!r}, "
-          f"{resources['cpu']:g} CPU / {resources['gpu']:g} GPU each, scheduler "
+          f"{describe_resources(resources, configs)}, scheduler "
           f"{settings.scheduler.upper()} ({prepared.scheduler_reason}); results in "
           f"{settings.experiment_path()}", flush=True)
     for line in tracking.dashboard_commands(settings):
@@ -388,13 +396,34 @@ def run(prepared: PreparedSweep):
     if settings.search == "optuna":
         for note in optuna_store.fail_abandoned_trials(settings):
             print(f"note: {note}", file=sys.stderr)
-    print("Timing CPU inference of each architecture alone (trials timed theirs while others "
-          "trained)...", flush=True)
-    timings = time_architectures(prepared.grid.by_label(), prepared.fixed,
-                                 threads=max(1, int(resources["cpu"])))
-    write_experiment_file(settings, INFERENCE_FILE, json.dumps(timings, indent=2))
-    prepared.cpu_inference = timings
+    prepared.cpu_inference, prepared.gpu_inference = time_inference_after_sweep(
+        prepared, threads=max(1, int(resources["cpu"])), on_gpu=resources["gpu"] > 0)
     return results
+
+
+def time_inference_after_sweep(prepared: PreparedSweep, threads: int,
+                               on_gpu: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each architecture's inference time, measured alone once the trials are done: on the CPU
+    in the driver, and on a GPU in a Ray task that asks for one when the trials used GPUs.
+    What the sweep's files already hold is kept, not timed again (a resumed sweep that had
+    finished its pass times nothing). Returns (CPU, GPU) timings by grid label."""
+    settings, points = prepared.settings, prepared.grid.by_label()
+    passes = [(INFERENCE_FILE, "CPU", lambda todo: time_architectures(
+        todo, prepared.fixed, threads=threads))]
+    if on_gpu:
+        passes.append((INFERENCE_GPU_FILE, "GPU", lambda todo: time_architectures_on_a_gpu(
+            todo, prepared.fixed)))
+    found: list[dict[str, Any]] = []
+    for name, where, measure in passes:
+        timed = json.loads(read_experiment_file(settings, name) or "{}")
+        todo = missing(points, timed)
+        if todo:
+            print(f"Timing {where} inference of each architecture alone (trials timed theirs "
+                  "while others trained)...", flush=True)
+            timed = {**timed, **measure(todo)}
+            write_experiment_file(settings, name, json.dumps(timed, indent=2))
+        found.append(timed)
+    return found[0], (found[1] if on_gpu else {})
 
 
 __all__ = ["PreparedSweep", "SweepInterrupted", "prepare", "run"]

@@ -13,12 +13,14 @@ from segmodels.synthetic import SYNTHETIC_DIR
 from sweeps.storage import DEFAULT_STORAGE, is_remote_storage
 
 CACHE_DIR = SYNTHETIC_DIR.parent  # $SEGSWEEP_CACHE, default ~/.cache/segsweep
+AUTO = "auto"  # --gpus-per-trial: each architecture's share (sweeps/packing.py)
 
 
-def prefer_quiet_cpu_ms(labels, own_ms, timings: dict[str, dict[str, Any]]):
-    """Per trial (pandas Series of grid labels and of the trials' own CPU ms/frame): the
-    after-sweep timing of its architecture (storage.INFERENCE_FILE's ``{label: {"ms": ...}}``) where
-    it exists, else the trial's own. Shared by the CLI ranking and the analysis tables."""
+def prefer_quiet_ms(labels, own_ms, timings: dict[str, dict[str, Any]]):
+    """Per trial (pandas Series of grid labels and of the trials' own ms/frame): the after-sweep
+    timing of its architecture (``{label: {"ms": ...}}``, from storage.INFERENCE_FILE or
+    INFERENCE_GPU_FILE) where it exists, else the trial's own. Shared by the CLI ranking and the
+    analysis tables."""
     quiet = labels.map(lambda label: (timings.get(label) or {}).get("ms", float("nan")))
     return quiet.astype(float).fillna(own_ms)
 
@@ -40,7 +42,7 @@ class SweepSettings:
     grace_period: int | None = None
     reduction_factor: float = 3
     cpus_per_trial: float | None = None
-    gpus_per_trial: float | None = None
+    gpus_per_trial: float | str = AUTO  # a number, or AUTO
     storage: str = DEFAULT_STORAGE
     name: str | None = None
     resume: bool = False

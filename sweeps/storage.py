@@ -3,6 +3,7 @@
     STORAGE/NAME/                      the experiment folder (local path or object-store URI)
         segsweep.json                  SWEEP_FILE: how the sweep was started (settings, grid, data)
         inference_cpu.json             INFERENCE_FILE: CPU timings taken after the sweep
+        inference_gpu.json             INFERENCE_GPU_FILE: GPU timings, when trials used GPUs
         optuna.db                      STUDY_FILE: the Optuna study (--search optuna)
         mlflow.db                      MLFLOW_FILE: MLflow's store (--tracker mlflow)
         experiment_state-*.json        Ray Tune's saved state (read through sweeps.ray_state)
@@ -25,6 +26,7 @@ from segmodels.checkpoint import CHECKPOINT_FILE
 DEFAULT_STORAGE = "./runs"
 SWEEP_FILE = "segsweep.json"
 INFERENCE_FILE = "inference_cpu.json"
+INFERENCE_GPU_FILE = "inference_gpu.json"  # GPU timings after the sweep (when trials used GPUs)
 STUDY_FILE = "optuna.db"  # SQLite: under the user's cache instead when storage is remote
 MLFLOW_FILE = "mlflow.db"  # the same
 PARAMS_FILE = "params.json"
@@ -36,9 +38,8 @@ CHECKPOINT_PREFIX = "checkpoint_"
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_PREFIX", "DEFAULT_STORAGE", "ERROR_FILE",
-           "INFERENCE_FILE", "META_FILE", "MLFLOW_FILE", "PARAMS_FILE", "RESULT_FILE",
-           "STUDY_FILE", "SWEEP_FILE",
-           "is_remote_storage"]
+           "INFERENCE_FILE", "INFERENCE_GPU_FILE", "META_FILE", "MLFLOW_FILE", "PARAMS_FILE",
+           "RESULT_FILE", "STUDY_FILE", "SWEEP_FILE", "is_remote_storage"]
 
 
 def is_remote_storage(storage: str) -> bool:

@@ -10,7 +10,7 @@ import pandas as pd
 from segmodels.metrics import constant_predictor_miou
 from sweeps.equal_work import PROJECTED, is_projected, projected_minutes
 from sweeps.search import POINT_KEY, trial_label
-from sweeps.settings import prefer_quiet_cpu_ms
+from sweeps.settings import prefer_quiet_ms
 
 COLUMNS = {  # "trial": its label with searched values; "point" (the grid label) stays hidden
     "trial": "model", "best_val_miou": "best mIoU", "best_epoch": "best epoch",
@@ -64,7 +64,8 @@ def _row(result) -> dict:
     return {**row, POINT_KEY: _point(result), "trial": _name(result), "status": status}
 
 
-def ranking_table(results, cpu_inference: dict[str, dict] | None = None) -> pd.DataFrame:
+def ranking_table(results, cpu_inference: dict[str, dict] | None = None,
+                  gpu_inference: dict[str, dict] | None = None) -> pd.DataFrame:
     """One row per trial from Tune's ResultGrid: finished trials by best mIoU, then the rest.
 
     ``cpu_inference`` (grid label -> {"ms": ...}): the sweep's one-model-at-a-time timings,
@@ -74,9 +75,9 @@ def ranking_table(results, cpu_inference: dict[str, dict] | None = None) -> pd.D
     for column in COLUMNS:
         if column not in frame:
             frame[column] = np.nan
-    if cpu_inference:
-        frame["inference_ms_cpu"] = prefer_quiet_cpu_ms(frame["point"], frame["inference_ms_cpu"],
-                                                        cpu_inference)
+    for column, quiet in (("inference_ms_cpu", cpu_inference), ("inference_ms_gpu", gpu_inference)):
+        if quiet:
+            frame[column] = prefer_quiet_ms(frame["point"], frame[column], quiet)
     for column in ("best_epoch", "epoch", "epochs_planned"):  # integers, also beside NaN
         frame[column] = pd.to_numeric(frame[column], errors="coerce").round().astype("Int64")
     frame[PROJECTED] = projected_minutes(frame["train_minutes"], frame["epoch"],
@@ -88,7 +89,8 @@ def ranking_table(results, cpu_inference: dict[str, dict] | None = None) -> pd.D
 
 
 def print_summary(results, prepared) -> None:
-    table = ranking_table(results, getattr(prepared, "cpu_inference", None))
+    table = ranking_table(results, getattr(prepared, "cpu_inference", None),
+                          getattr(prepared, "gpu_inference", None))
     baseline = constant_predictor_miou(prepared.data.val)
     with pd.option_context("display.width", 160, "display.max_columns", 20,
                            "display.float_format", "{:.3f}".format):

@@ -131,11 +131,12 @@ def run_trial(
     data: SegmentationData,
     points: dict[str, dict[str, Any]],
     fixed: dict[str, Any],
-    cpus: int,
     time_cpu_inference: bool = False,
 ) -> None:
     """``time_cpu_inference`` is off by default: the runner times each architecture alone
-    after the sweep (sweeps/inference_pass.py)."""
+    after the sweep (sweeps/inference_pass.py). The trial's CPUs (threads, loader workers) and
+    GPU share (its memory cap) are what Ray gave it: under ``--gpus-per-trial auto`` they
+    differ by architecture (sweeps/packing.py)."""
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # one line per checkpoint is noise
     resume = None
     checkpoint = tune.get_checkpoint()
@@ -144,10 +145,12 @@ def run_trial(
             resume = load_checkpoint(Path(folder) / CHECKPOINT_FILE)
     trial_config = resolve_trial_config(config, points, fixed)
     reporter = TuneReporter(split_tune_config(config)[0])
+    context = tune.get_context()
+    granted = context.get_trial_resources().required_resources  # {"CPU": 4.0, "GPU": 0.5}
     try:
-        train_trial(trial_config, data, reporter=reporter, resume=resume, cpus=cpus,
-                    log_dir=tune.get_context().get_trial_dir(),
-                    time_cpu_inference=time_cpu_inference)
+        train_trial(trial_config, data, reporter=reporter, resume=resume,
+                    cpus=max(1, int(granted.get("CPU", 1))), gpu_share=granted.get("GPU", 0.0),
+                    log_dir=context.get_trial_dir(), time_cpu_inference=time_cpu_inference)
     except FloatingPointError as exc:
         # A retry would diverge again: end the trial here with the reason recorded.
         epoch = (reporter.last_epoch or (resume or {}).get("epoch", 0)) + 1

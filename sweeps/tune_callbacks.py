@@ -6,9 +6,10 @@ TensorBoard's HParams read ``trial.evaluated_params`` when it ends. For those tw
 shows the settings it trains with instead (``TrialSettings``: model, backbone, ASPP,
 augmentation, lr, crop size, epochs, batch size, ... every ``TrialConfig`` field), then gets its
 own back. Only public attributes of Ray's ``Trial`` change; what each callback reads, and
-MLflow's private ``_trial_runs`` (its run per trial, kept across a resume), are those of the Ray
-version pinned in pyproject.toml: tests/sweeps/test_tracking.py (MLflow) and
-tests/test_tracking_e2e.py (every store) check what the trackers received after an upgrade.
+MLflow's private ``_trial_runs`` (its run per trial, kept across a resume; read through
+``sweeps.ray_state``), are those of the Ray version pinned in pyproject.toml:
+tests/sweeps/test_tracking.py (MLflow) and tests/test_tracking_e2e.py (every store) check what
+the trackers received after an upgrade.
 
 Imports Ray: ``sweeps.tracking`` (the registry the CLI reads) loads this module only to build a
 sweep's callbacks. Ray keeps the callbacks in the sweep's ``tuner.pkl``, so they pickle.
@@ -26,6 +27,7 @@ from ray.air.integrations.wandb import WandbLoggerCallback
 from ray.tune.logger import TBXLoggerCallback
 
 from segmodels.config import TrialConfig, trial_settings
+from sweeps.ray_state import mlflow_trial_runs
 from sweeps.search import POINT_KEY, split_tune_config
 
 
@@ -94,7 +96,7 @@ class MLflowCallback(_ShowsSettings, MLflowLoggerCallback):
         self._resumed_runs: dict[str, str] = {}  # Tune's trial id -> MLflow run id
 
     def get_state(self) -> dict[str, Any]:
-        runs = {trial.trial_id: run for trial, run in getattr(self, "_trial_runs", {}).items()}
+        runs = {trial.trial_id: run for trial, run in mlflow_trial_runs(self).items()}
         return {"runs": {**self._resumed_runs, **runs}}
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -102,8 +104,9 @@ class MLflowCallback(_ShowsSettings, MLflowLoggerCallback):
 
     def log_trial_start(self, trial) -> None:
         run = self._resumed_runs.get(trial.trial_id)
-        if run is not None and trial not in self._trial_runs:
-            self._trial_runs[trial] = run
+        runs = mlflow_trial_runs(self)
+        if run is not None and trial not in runs:
+            runs[trial] = run
         super().log_trial_start(trial)
 
 

@@ -86,6 +86,13 @@ FIGURES: dict[str, dict[str, tuple[float, float]]] = {
         "gpu: (b) seconds per epoch, training / validation / other, unet": SECONDS,
         "gpu: (b) first epoch incl. start-up [s], unet": SECONDS,
     },
+    "gpu --packing": {  # 1, 2, 4 processes of the bare loop at once, on CPU tensors here
+        "packing: summed crops/s, 1 / 2 / 4 trials per GPU, unet": (0.01, 1e6),
+        "packing: GPU share, rule / best measured, unet": (0.25, 1.0),
+        "packing: rule's summed crops/s / best measured, unet": (0.0, 1.0),
+        "packing: share the rule gives this run's figures, unet": (0.25, 1.0),
+        "packing: rule's summed crops/s / best measured, deeplab/resnet18/no-aspp": (0.0, 1.0),
+    },
     "inference": {
         "inference: time_inference / bare loop, unet": (0.1, 10.0),
         "inference: bare ms per 64x64 frame, 1 thread(s), unet": (0.0, 10_000.0),
@@ -127,6 +134,9 @@ def insane_figures(rows: dict[str, list[str]], ranges: dict[str, tuple[float, fl
 
 
 def run_bench(name: str, *flags: str) -> subprocess.CompletedProcess:
+    """``name``: a benchmark, or a benchmark and its flags ("gpu --packing")."""
+    name, *own = name.split()
+    flags = (*own, *flags)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
     return subprocess.run([sys.executable, str(ROOT / "bench" / f"{name}.py"), *flags],

@@ -26,3 +26,90 @@ def test_analysis_prefers_the_quiet_timings_and_keeps_the_trials_own(tmp_path):
     _prefer_quiet_inference_times(tmp_path, trials, [])
     assert trials["inference_ms_cpu"].tolist() == [10.0, 40.0]
     assert trials["inference_ms_cpu_in_trial"].tolist() == [30.0, 40.0]
+
+
+def _prepared(tmp_path):
+    from sweeps.grids import Grid
+    from sweeps.runner import PreparedSweep
+    from sweeps.settings import SweepSettings
+
+    points = [{"model": "unet", "augment": False}, {"model": "unet", "augment": True}]
+    settings = SweepSettings(storage=str(tmp_path), name="done")
+    return PreparedSweep(settings, Grid("g", points), TINY, data=None)
+
+
+def test_a_resumed_sweep_that_finished_its_timing_pass_times_nothing(tmp_path, monkeypatch):
+    # `--resume` of a finished sweep timed every architecture again (84 s on 2 cores for a
+    # resume with nothing to do).
+    from sweeps import runner
+
+    prepared = _prepared(tmp_path)
+    stored = {label: {"ms": 12.0} for label in prepared.grid.labels}
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done" / INFERENCE_FILE).write_text(json.dumps(stored))
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("timed again")
+
+    monkeypatch.setattr(runner, "time_architectures", no_timing)
+    cpu, gpu = runner.time_inference_after_sweep(prepared, threads=1, on_gpu=False)
+    assert cpu == stored and gpu == {}
+
+
+def test_only_the_architectures_without_a_timing_are_timed(tmp_path, monkeypatch):
+    from sweeps import runner
+
+    prepared = _prepared(tmp_path)
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done" / INFERENCE_FILE).write_text(json.dumps({"unet/aug": {"ms": 12.0}}))
+    asked = []
+    monkeypatch.setattr(runner, "time_architectures",
+                        lambda todo, fixed, threads: asked.append(set(todo)) or
+                        {label: {"ms": 5.0} for label in todo})
+    cpu, _ = runner.time_inference_after_sweep(prepared, threads=1, on_gpu=False)
+    assert asked == [{"unet/no-aug"}]
+    assert json.loads((tmp_path / "done" / INFERENCE_FILE).read_text()) == cpu == {
+        "unet/aug": {"ms": 12.0}, "unet/no-aug": {"ms": 5.0}}
+
+
+def test_gpu_timing_asks_ray_for_a_whole_gpu_when_the_trials_used_gpus(tmp_path, monkeypatch):
+    # A cluster's head node (where the driver runs) has no GPU: the pass runs as a Ray task.
+    import ray
+
+    from sweeps import inference_pass, runner
+    from sweeps.storage import INFERENCE_GPU_FILE
+
+    requests = []
+
+    class FakeTask:
+        def remote(self, points, fixed):
+            return {label: {"ms": 1.5, "device": "a GPU"} for label in points}
+
+    def fake_remote(**options):
+        requests.append(options)
+        return lambda function: FakeTask()
+
+    monkeypatch.setattr(ray, "remote", fake_remote)
+    monkeypatch.setattr(ray, "get", lambda ref: ref)
+    monkeypatch.setattr(runner, "time_architectures",
+                        lambda todo, fixed, threads: {label: {"ms": 9.0} for label in todo})
+    prepared = _prepared(tmp_path)
+    cpu, gpu = runner.time_inference_after_sweep(prepared, threads=1, on_gpu=True)
+    assert requests and requests[0]["num_gpus"] == 1
+    assert set(gpu) == set(prepared.grid.labels) and gpu["unet/aug"]["ms"] == 1.5
+    assert json.loads((tmp_path / "done" / INFERENCE_GPU_FILE).read_text()) == gpu
+    requests.clear()
+    runner.time_inference_after_sweep(prepared, threads=1, on_gpu=False)
+    assert not requests  # CPU-only trials: no GPU asked for
+    assert inference_pass.missing(prepared.grid.by_label(), gpu) == {}
+
+
+def test_analysis_prefers_the_quiet_gpu_timings(tmp_path):
+    from sweeps.storage import INFERENCE_GPU_FILE
+
+    (tmp_path / INFERENCE_FILE).write_text(json.dumps({}))
+    (tmp_path / INFERENCE_GPU_FILE).write_text(json.dumps({"a": {"ms": 2.0}}))
+    trials = pd.DataFrame({"label": ["a", "b"], "inference_ms_cpu": [30.0, 40.0],
+                           "inference_ms_gpu": [5.0, 6.0]})
+    _prefer_quiet_inference_times(tmp_path, trials, [])
+    assert trials["inference_ms_gpu"].tolist() == [2.0, 6.0]

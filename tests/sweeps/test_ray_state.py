@@ -57,6 +57,17 @@ def test_rays_private_names_still_import():
         assert callable(_TrainingRunMetadata.from_json_state)
 
 
+def test_mlflows_run_per_trial_is_where_ray_state_reads_it(tmp_path):
+    # A resumed sweep hands each trial its own MLflow run back through this private dict.
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+    with _reads("MLflowLoggerCallback._trial_runs"):
+        callback = MLflowLoggerCallback(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                                        experiment_name="check")
+        callback.setup()
+        assert ray_state.mlflow_trial_runs(callback) is callback._trial_runs
+
+
 def test_a_state_written_by_this_ray_parses_into_every_field(tmp_path):
     from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
 
@@ -104,3 +115,14 @@ def test_reading_trials_imports_no_ray(tmp_path):
             "assert 'ray' not in sys.modules, 'ray imported'")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_asha_is_replayed_through_rays_own_bracket():
+    # bench/asha.py replays recorded curves through the decisions Ray's ASHA makes.
+    from sweeps.search import make_scheduler
+
+    with _reads("ASHA's _Bracket and ASHAScheduler._brackets"):
+        assert ray_state.asha_rungs(make_scheduler("asha", 8, 2, 2)) == [2.0, 4.0, 8.0]
+        bracket = ray_state.asha_bracket(2, 8, 2)
+        assert callable(bracket.on_result) and ray_state.asha_rungs(
+            type("Scheduler", (), {"_brackets": [bracket]})) == [2.0, 4.0, 8.0]

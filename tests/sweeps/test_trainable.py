@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sweeps import trainable
 from sweeps.storage import META_FILE
 
@@ -67,3 +69,49 @@ def test_staged_checkpoints_of_killed_trials_are_removed_and_live_ones_kept(tmp_
     assert trainable.remove_orphaned_staging([str(tmp_path)]) == [dead]
     assert not dead.exists() and live.is_dir() and unnamed.is_dir()
     assert trainable.remove_orphaned_staging([str(tmp_path / "missing")]) == []
+
+
+class _ModelBuilt(Exception):
+    """Raised where the trial builds its model: everything before it has run."""
+
+
+def _build_model(*args, **kwargs):
+    raise _ModelBuilt
+
+
+@pytest.mark.parametrize("granted, cuda, capped", [
+    ({"CPU": 2, "GPU": 0.5}, True, [0.5]),  # shares a GPU: capped to its share
+    ({"CPU": 2, "GPU": 1}, True, []),  # a whole GPU: nothing to cap
+    ({"CPU": 2, "GPU": 0.5}, False, []),  # no CUDA: the share means nothing
+])
+def test_a_trial_sharing_a_gpu_caps_its_memory_to_the_share_ray_gave_it(
+        monkeypatch, tmp_path, tiny_data, granted, cuda, capped):
+    # Ray's fractional GPUs only schedule; the cap makes an OOM fail the trial that caused it.
+    from types import SimpleNamespace
+
+    import torch
+    from ray.tune.execution.placement_groups import PlacementGroupFactory
+
+    from segmodels import trial
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction",
+                        lambda share, device=None: calls.append(share))
+    monkeypatch.setattr(trial, "SegmentationModule", _build_model)
+    monkeypatch.setattr(trainable.tune, "get_checkpoint", lambda: None)
+    monkeypatch.setattr(trainable.tune, "get_context", lambda: SimpleNamespace(
+        get_trial_resources=lambda: PlacementGroupFactory([granted]),
+        get_trial_dir=lambda: str(tmp_path)))
+    monkeypatch.setattr(trainable.ray, "get_runtime_context",
+                        lambda: SimpleNamespace(get_node_id=lambda: "node-1"))
+    monkeypatch.setattr(trainable, "remove_orphaned_staging", lambda folders: [])
+    threads = torch.get_num_threads()
+    try:
+        with pytest.raises(_ModelBuilt):
+            trainable.run_trial({"point": "unet"}, data=tiny_data, fixed={},
+                                points={"unet": {"model": "unet", "batch_size": 4}})
+        assert torch.get_num_threads() == 2  # the trial's threads follow its CPUs
+    finally:
+        torch.set_num_threads(threads)
+    assert calls == capped
