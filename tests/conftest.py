@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
@@ -23,3 +24,22 @@ def tiny_data(tiny_dataset_dir):
     from segmodels import load_dataset
 
     return load_dataset(tiny_dataset_dir)
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """Empty torch hub and Hugging Face caches, and no network; returns the attempts made."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    attempts = []
+
+    def blocked(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network blocked by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", blocked)
+    monkeypatch.setattr(socket, "create_connection", blocked)
+    return attempts

@@ -2,6 +2,7 @@ import urllib.error
 
 import pytest
 import torch
+from model_helpers import losses_on_a_fixed_batch
 
 import segmodels
 from segmodels import backbones
@@ -32,18 +33,7 @@ def test_logits_have_input_size(config):
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)
 def test_training_steps_reduce_loss_on_a_fixed_batch(config):
     torch.manual_seed(0)
-    model = _build(config).train()
-    images = torch.randn(4, 3, 64, 64)
-    masks = torch.zeros(4, 64, 64, dtype=torch.long)
-    masks[:, :32, 32:], masks[:, 32:, :32], masks[:, 32:, 32:] = 1, 2, 7  # learnable layout
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(8):
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(images), masks)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = losses_on_a_fixed_batch(_build(config), batch=4, steps=8)
     assert sum(losses[-2:]) < sum(losses[:2])  # pairs smooth out dropout noise
 
 

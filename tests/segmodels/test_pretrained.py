@@ -2,7 +2,6 @@
 network is blocked and fake weights are put in temporary caches."""
 
 import os
-import socket
 import time
 
 import pytest
@@ -11,25 +10,6 @@ import torch
 from segmodels.backbones import BACKBONES, PretrainedWeightsUnavailable
 from segmodels.config import TrialConfig
 from segmodels.pretrained import fetch_all, weights_of
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """Empty torch hub and Hugging Face caches, and no network; returns the attempts made."""
-    from huggingface_hub import constants
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
-    attempts = []
-
-    def blocked(*args, **kwargs):
-        attempts.append(args)
-        raise OSError("network blocked by the test")
-
-    monkeypatch.setattr(socket.socket, "connect", blocked)
-    monkeypatch.setattr(socket, "create_connection", blocked)
-    return attempts
 
 
 def put_torchvision_file(backbone: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_helpers import losses_on_a_fixed_batch
 
 import segmodels
 from segmodels.backbones import PretrainedWeightsUnavailable
@@ -31,24 +31,6 @@ def _settings(tmp_path, data, **kw) -> SweepSettings:
     overrides = {"crop_size": 64, "batch_size": 4, **kw.pop("overrides", {})}
     return SweepSettings(grid=kw.pop("grid", "homework"), data=str(data), overrides=overrides,
                          storage=str(tmp_path / "runs"), **kw)
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """Empty weight caches and no network; returns the connection attempts."""
-    from huggingface_hub import constants
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
-    attempts = []
-
-    def blocked(*args, **kwargs):
-        attempts.append(args)
-        raise OSError("network blocked by the test")
-
-    monkeypatch.setattr(socket.socket, "connect", blocked)
-    monkeypatch.setattr(socket, "create_connection", blocked)
-    return attempts
 
 
 def _nothing_started(tmp_path) -> bool:
@@ -140,18 +122,7 @@ def test_every_zoo_model_gives_logits_of_a_750x1000_frame(label):
 def test_every_smp_zoo_model_reduces_the_loss_on_a_fixed_batch(label):
     # the course's: tests/segmodels/test_models.py::test_training_steps_reduce_loss_...
     torch.manual_seed(0)
-    model = _build(label).train()
-    images = torch.randn(2, 3, 64, 64)
-    masks = torch.zeros(2, 64, 64, dtype=torch.long)
-    masks[:, :32, 32:], masks[:, 32:, :32], masks[:, 32:, 32:] = 1, 2, 7  # learnable layout
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(6):
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(images), masks)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = losses_on_a_fixed_batch(_build(label), batch=2, steps=6)
     assert np.isfinite(losses).all() and sum(losses[-2:]) < sum(losses[:2]), losses
 
 
