@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -39,10 +40,13 @@ def gpus_per_trial(text: str) -> float | str:
     if text == AUTO:
         return AUTO
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number of GPUs such as 0.5, "
-                                         f"got {text!r}") from None
+        value = float("nan")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number of GPUs >= 0 such as "
+                                         f"0.5, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune = p.add_argument_group("search and scheduling")
     tune.add_argument("--search", default="grid", choices=list(SEARCHES),
                       help="; ".join(f"{k}: {v.description}" for k, v in SEARCHES.items()))
-    tune.add_argument("--num-samples", type=int, default=0,
+    tune.add_argument("--num-samples", type=int, default=None,
                       help="extra Optuna trials beyond one per grid point")
     tune.add_argument("--scheduler", default=None, choices=list(SCHEDULERS),
                       help="default: a grid file's 'scheduler', else " + "; ".join(
@@ -127,7 +131,7 @@ def list_grids() -> None:
             print(f"{'':12s}{label}")
 
 
-def _write_report(settings, val=None) -> None:
+def write_report(settings, val=None) -> None:
     """The analysis report; a failure here never hides the sweep's results. ``val`` is the
     sweep's decoded validation split (the report then decodes nothing)."""
     if settings.remote_storage:
@@ -169,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         results = runner.run(prepared)
         print_summary(results, prepared)
         if prepared.settings.report:
-            _write_report(prepared.settings, prepared.data.val)
+            write_report(prepared.settings, prepared.data.val)
         print("\n".join(dashboards))
         failed = failed_points(results)
         if failed:  # scripts and CI must not take a half-failed sweep for a finished one

@@ -178,7 +178,7 @@ def decode_rows(args, work) -> list[C.Row]:
     counts["fit"] = sd.decode_count
     with C.Timer() as report:
         # what tune_app.py does after the sweep
-        tune_app._write_report(run.prepared.settings, run.prepared.data.val)
+        tune_app.write_report(run.prepared.settings, run.prepared.data.val)
     counts["report"] = sd.decode_count
     trials = run.trials()
     epochs = sum(len(r) for r in trials.values())

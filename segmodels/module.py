@@ -88,9 +88,10 @@ class SegmentationModule(pl.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, masks = batch  # (b, 3, H, W), (b, H, W): whole images of one size
         logits = self(images)
-        valid = (masks != IGNORE_INDEX).sum()
-        self._val_loss += self.loss_fn(logits, masks).detach() * valid
-        self._val_pixels += valid
+        for logit, mask in zip(logits, masks):  # per image, as at batch 1: a Dice or weighted
+            valid = (mask != IGNORE_INDEX).sum()  # loss of a batch is not the sum of its images'
+            self._val_loss += self.loss_fn(logit[None], mask[None]).detach() * valid
+            self._val_pixels += valid
         pred = logits.argmax(1)
         cms = image_confusions(pred, masks, self.num_classes, IGNORE_INDEX)
         self._cm += cms.sum(0)

@@ -130,7 +130,11 @@ def _load_data(settings: SweepSettings) -> SegmentationData:
 
 
 def _check_storage(settings: SweepSettings) -> None:
-    if settings.remote_storage:
+    if settings.remote_storage:  # object storage: no folder to probe, but a record may exist
+        if not settings.resume and not settings.overwrite and read_sweep_record(settings):
+            raise SweepError(f"a sweep named {settings.name!r} already exists in "
+                             f"{settings.storage}; use --resume to continue it, --overwrite to "
+                             "replace it, or another --name")
         return
     path = Path(settings.storage_path())
     probe = path
@@ -196,32 +200,24 @@ def _stored_sweep(settings: SweepSettings) -> tuple[SweepSettings, Grid, dict[st
     if settings.trackers and set(settings.trackers) != set(trackers):
         raise SweepError(f"--resume continues sweep {settings.name!r} with its own trackers "
                          f"({', '.join(trackers) or 'none'}); drop --tracker")
-    settings = dataclasses.replace(settings, trackers=trackers,
+    num_samples = int(stored.get("num_samples") or 0)
+    if settings.num_samples is not None and settings.num_samples != num_samples:
+        raise SweepError(f"--resume continues sweep {settings.name!r} with its own "
+                         f"--num-samples {num_samples}; drop --num-samples "
+                         f"{settings.num_samples}")
+    settings = dataclasses.replace(settings, trackers=trackers, num_samples=num_samples,
                                    search=stored.get("search", settings.search))
     reason = f"the sweep's own ({record.get('scheduler_reason') or 'as it was started'})"
-    _repair_stored_files(settings)
     grid = Grid(record["grid"], list(record["points"].values()), source=record["grid_source"])
     return settings, grid, fixed, reason
 
 
 def prepare(settings: SweepSettings) -> PreparedSweep:
     """All checks that need no Ray; raises SegsweepError subclasses (SweepError, GridError,
-    DatasetError, ConfigError) naming what to change. ``settings`` is left as given: the
-    returned sweep holds the resolved copy (name, data, scheduler)."""
-    if settings.search not in search.SEARCHES:
-        raise SweepError(f"--search {settings.search!r}: choose from {', '.join(search.SEARCHES)}")
-    if settings.scheduler is not None and settings.scheduler not in search.SCHEDULERS:
-        raise SweepError(f"--scheduler {settings.scheduler!r}: choose from "
-                         f"{', '.join(search.SCHEDULERS)}")
-    if settings.num_samples < 0:
-        raise SweepError(f"--num-samples must be >= 0, got {settings.num_samples}")
-    for flag in ("cpus_per_trial", "gpus_per_trial"):
-        value = getattr(settings, flag)
-        if value not in (None, AUTO) and value < 0 or (flag == "cpus_per_trial" and value == 0):
-            raise SweepError(f"--{flag.replace('_', '-')} must be > 0, got {value}")
-    if settings.resume and settings.point_settings:
-        raise SweepError("--resume continues a sweep with the points it was started with; "
-                         "drop --point-set")
+    DatasetError, ConfigError) naming what to change. Cheap checks first, downloads last, and a
+    resume repairs its stored files only once every check has passed. ``settings`` is left as
+    given: the returned sweep holds the resolved copy (name, data, scheduler, samples)."""
+    _check_flags(settings)
     if settings.resume:
         settings, grid, fixed, reason = _stored_sweep(settings)
     else:
@@ -230,8 +226,44 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
         scheduler, reason = search.resolve_scheduler(settings.search, settings.scheduler,
                                                      grid.scheduler, grid.source)
         settings = dataclasses.replace(settings, name=settings.name or grid.name,
-                                       scheduler=scheduler)
+                                       scheduler=scheduler, num_samples=settings.num_samples or 0)
     tracking.check_trackers(settings.trackers)
+    _check_points(settings, grid, fixed)
+    grid, scratch = scratch_where_no_weights(grid, fixed)
+    _check_storage(settings)
+    data = _load_data(settings)
+    _check_training_sets(grid, fixed, data)
+    configs = [TrialConfig.from_dict(trial_settings(fixed, p)) for p in grid.points]
+    fetch_all(w for cfg in configs if cfg.pretrained and (w := weights_of(cfg)) is not None)
+    if "class_weights" not in fixed and any(c.loss in NEEDS_CLASS_WEIGHTS for c in configs):
+        # Once per sweep, from the training split; recorded with the sweep, so a resume keeps them.
+        fixed = {**fixed, "class_weights": class_weights(data.train.masks, len(data.class_names))}
+    if settings.resume:
+        _repair_stored_files(settings)
+    return PreparedSweep(settings, grid, fixed, data, scheduler_reason=reason,
+                         from_scratch=scratch)
+
+
+def _check_flags(settings: SweepSettings) -> None:
+    """The sweep-level flags on their own."""
+    if settings.search not in search.SEARCHES:
+        raise SweepError(f"--search {settings.search!r}: choose from {', '.join(search.SEARCHES)}")
+    if settings.scheduler is not None and settings.scheduler not in search.SCHEDULERS:
+        raise SweepError(f"--scheduler {settings.scheduler!r}: choose from "
+                         f"{', '.join(search.SCHEDULERS)}")
+    if settings.num_samples is not None and settings.num_samples < 0:
+        raise SweepError(f"--num-samples must be >= 0, got {settings.num_samples}")
+    for flag in ("cpus_per_trial", "gpus_per_trial"):
+        value = getattr(settings, flag)
+        if value not in (None, AUTO) and value < 0 or (flag == "cpus_per_trial" and value == 0):
+            raise SweepError(f"--{flag.replace('_', '-')} must be > 0, got {value}")
+    if settings.resume and settings.point_settings:
+        raise SweepError("--resume continues a sweep with the points it was started with; "
+                         "drop --point-set")
+
+
+def _check_points(settings: SweepSettings, grid: Grid, fixed: dict[str, Any]) -> None:
+    """Every grid point builds (on the meta device) and leaves the searched keys to Optuna."""
     for label, point in grid.by_label().items():
         try:
             _check_model(TrialConfig.from_dict(trial_settings(fixed, point)))
@@ -241,17 +273,17 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
         if settings.search == "optuna" and searched:
             raise SweepError(f"grid point {label} sets {', '.join(searched)}, which --search "
                              "optuna proposes itself; drop it from the point or search the grid")
-    grid, scratch = scratch_where_no_weights(grid, fixed)
-    configs = [TrialConfig.from_dict(trial_settings(fixed, p)) for p in grid.points]
-    fetch_all(w for cfg in configs if cfg.pretrained and (w := weights_of(cfg)) is not None)
-    _check_storage(settings)
-    data = _load_data(settings)
+
+
+def _check_training_sets(grid: Grid, fixed: dict[str, Any], data: SegmentationData) -> None:
+    """Crops fit the smallest image; no batch of one crop; a training set smaller than one
+    batch trains in one smaller batch, said here."""
     crop = TrialConfig.from_dict(fixed).crop_size
     if crop > data.smallest_side:
         raise SweepError(f"--crop-size {crop} is larger than the smallest training image side "
                          f"({data.smallest_side} px) in {data.root}; use --crop-size <= "
                          f"{data.smallest_side}")
-    notes: list[str] = []  # never a batch of one crop; a small set in one smaller batch
+    notes: list[str] = []
     for label, point in grid.by_label().items():
         try:
             _, note = training_batch_size(len(data.train),
@@ -262,11 +294,6 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
             notes.append(note)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    if "class_weights" not in fixed and any(c.loss in NEEDS_CLASS_WEIGHTS for c in configs):
-        # Once per sweep, from the training split; recorded with the sweep, so a resume keeps them.
-        fixed = {**fixed, "class_weights": class_weights(data.train.masks, len(data.class_names))}
-    return PreparedSweep(settings, grid, fixed, data, scheduler_reason=reason,
-                         from_scratch=scratch)
 
 
 def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_actors: bool = True):
@@ -420,7 +447,14 @@ def time_inference_after_sweep(prepared: PreparedSweep, threads: int,
         if todo:
             print(f"Timing {where} inference of each architecture alone (trials timed theirs "
                   "while others trained)...", flush=True)
-            timed = {**timed, **measure(todo)}
+            try:
+                timed = {**timed, **measure(todo)}
+            except Exception as exc:  # noqa: BLE001 - the sweep itself finished: keep its report
+                print(f"warning: the {where} timing pass failed ({type(exc).__name__}: {exc}); "
+                      "the ranking and report use the trials' own timings; --resume retries "
+                      "it", file=sys.stderr, flush=True)
+                found.append(timed)
+                continue
             write_experiment_file(settings, name, json.dumps(timed, indent=2))
         found.append(timed)
     return found[0], (found[1] if on_gpu else {})

@@ -37,7 +37,8 @@ class SweepSettings:
     overrides: dict[str, Any] = field(default_factory=dict)  # TrialConfig keys from the CLI
     point_settings: list[str] = field(default_factory=list)  # --point-set PATTERN:KEY=VALUE
     search: str = "grid"
-    num_samples: int = 0  # extra Optuna trials beyond one per grid point
+    num_samples: int | None = None  # extra Optuna trials beyond one per grid point; None: 0,
+    # or the sweep's own on --resume
     scheduler: str | None = None  # None: the grid file's, else the search's default
     grace_period: int | None = None
     reduction_factor: float = 3

@@ -113,3 +113,19 @@ def test_analysis_prefers_the_quiet_gpu_timings(tmp_path):
                            "inference_ms_gpu": [5.0, 6.0]})
     _prefer_quiet_inference_times(tmp_path, trials, [])
     assert trials["inference_ms_gpu"].tolist() == [2.0, 6.0]
+
+
+def test_a_failed_timing_pass_keeps_the_sweeps_results(tmp_path, monkeypatch, capsys):
+    # A preempted GPU node or a CUDA error in the pass must not cost the ranking and report of
+    # a sweep that finished; --resume retries the pass.
+    from sweeps import runner
+
+    def preempted(todo, fixed):
+        raise RuntimeError("node preempted")
+
+    monkeypatch.setattr(runner, "time_architectures",
+                        lambda todo, fixed, threads: {label: {"ms": 9.0} for label in todo})
+    monkeypatch.setattr(runner, "time_architectures_on_a_gpu", preempted)
+    cpu, gpu = runner.time_inference_after_sweep(_prepared(tmp_path), threads=1, on_gpu=True)
+    assert len(cpu) == 2 and gpu == {}
+    assert "GPU timing pass failed (RuntimeError: node preempted)" in capsys.readouterr().err

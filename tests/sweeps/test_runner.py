@@ -203,3 +203,45 @@ def test_one_answer_to_is_the_storage_remote(storage, remote):
     nodes = [{"Alive": True}, {"Alive": True}]
     assert SweepSettings(storage=storage).remote_storage is remote
     assert (storage_warning(storage, nodes) is None) is remote
+
+
+def test_resume_keeps_the_sweeps_own_number_of_samples(tmp_path, tiny_dataset_dir):
+    prepared = runner.prepare(_settings(tmp_path, tiny_dataset_dir, search="optuna",
+                                        num_samples=3))
+    _record(prepared)
+    resumed = runner.prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+    assert resumed.settings.num_samples == 3 and resumed.settings.search == "optuna"
+    with pytest.raises(SweepError, match="its own --num-samples 3; drop --num-samples 20"):
+        runner.prepare(_settings(tmp_path, tiny_dataset_dir, resume=True, num_samples=20))
+
+
+def test_a_resume_that_is_refused_repairs_nothing(tmp_path, tiny_dataset_dir, monkeypatch):
+    # Repairs rewrite the sweep's files: only a resume that passed every check may run them.
+    prepared = runner.prepare(_settings(tmp_path, tiny_dataset_dir))
+    _record(prepared)
+    from segmodels.data import DatasetError
+
+    repaired = []
+    monkeypatch.setattr(runner, "_repair_stored_files", repaired.append)
+    load_data = runner._load_data
+
+    def unreadable(settings):
+        raise DatasetError("data/train/image: cannot be read: permission denied")
+
+    monkeypatch.setattr(runner, "_load_data", unreadable)
+    with pytest.raises(DatasetError):
+        runner.prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+    assert not repaired
+    monkeypatch.setattr(runner, "_load_data", load_data)
+    runner.prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+    assert len(repaired) == 1
+
+
+def test_a_sweep_name_taken_on_object_storage_is_refused(tmp_path, tiny_dataset_dir,
+                                                         monkeypatch):
+    # No folder to look at on s3://: the sweep's record says the name is taken.
+    monkeypatch.setattr(runner, "read_sweep_record", lambda settings: {"grid": "smoke"})
+    settings = _settings(tmp_path, tiny_dataset_dir)
+    settings.storage = "s3://bucket/runs"
+    with pytest.raises(SweepError, match="'smoke' already exists in s3://bucket/runs"):
+        runner.prepare(settings)
