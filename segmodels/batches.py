@@ -6,8 +6,9 @@ fails with "Expected more than 1 value per channel when training". A training se
 with batch 4 ended every ASPP trial that way before its first epoch. A remainder of one crop is
 folded into the last full batch and the two are split evenly (batch 16, 33 crops: 16 + 9 + 8),
 so every crop still trains every epoch and no batch is larger than asked, except with batch 2,
-where 2 + 1 can only become one batch of 3. A training set smaller than one batch trains in one smaller batch, said loudly,
-and a single crop is refused before any training (``training_batch_size``).
+where 2 + 1 can only become one batch of 3. A training set smaller than one batch trains in one
+smaller batch, said loudly, and a single crop is refused before any training
+(``training_batch_size``).
 """
 
 from __future__ import annotations
