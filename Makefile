@@ -5,10 +5,11 @@ STAMP  := $(VENV)/.installed-stamp
 
 # The demo: the course's homework grid on the embedded synthetic dataset, sized for a laptop
 # CPU (the course trains 50 epochs on 256 crops with batch 16; here fewer epochs on smaller
-# crops). FIFO so that every model trains all its epochs and the loss curves compare.
+# crops). FIFO, the default for a comparison grid: every model trains all its epochs and the
+# loss curves compare.
 # MobileNetV3-small from scratch needs more steps than 10 short epochs give (120 steps left it
 # at the class prior): it trains 4 crops per image per epoch, and its label says so.
-DEMO_FLAGS ?= --grid homework --epochs 10 --crop-size 128 --batch-size 4 --scheduler fifo \
+DEMO_FLAGS ?= --grid homework --epochs 10 --crop-size 128 --batch-size 4 \
               --point-set 'deeplab/mobilenet_v3_small/*:crops_per_image=4' \
               --inference-repeats 2 --name demo --overwrite
 

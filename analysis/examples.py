@@ -242,8 +242,8 @@ def build_examples(exp: Experiment, val: Split, out_dir: Path) -> Examples | Non
         same = state.get("val_miou") == best["best_val_miou"]
         result.notes.append(f"best epoch {best['best_epoch']}'s checkpoint was not kept; using "
                             f"epoch {epoch}'s" + (" (the same val mIoU)" if same else ""))
-    cm = sum(metrics.confusion_matrix(torch.from_numpy(p), torch.from_numpy(t), len(CLASS_NAMES))
-             for p, t in zip(preds, val.masks))
+    cm = sum(metrics.confusion_matrix(torch.from_numpy(p), torch.tensor(t), len(CLASS_NAMES))
+             for p, t in zip(preds, val.masks))  # tensor(): the shared masks are read-only
     logged = exp.curves(best["trial_id"]).set_index("epoch").get("val_miou_global")
     if logged is not None and epoch in logged.index:
         result.notes.append(f"recomputed val mIoU (global) {metrics.mean_iou(cm):.3f}; "
