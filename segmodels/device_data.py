@@ -14,7 +14,17 @@ import warnings
 import numpy as np
 import torch
 
-DEVICE_SHARE = 0.25  # of the GPU's free memory; leaves the rest to the model (and a 2nd trial)
+DEVICE_SHARE = 0.25  # of the GPU memory this process may use; the rest is the model's
+_process_share = 1.0  # this process's share of its GPU (cap_process_memory), like torch's cap
+
+
+def cap_process_memory(share: float, device: torch.device | None = None) -> None:
+    """Cap this process's GPU memory to ``share`` of the GPU (a trial sharing it with others):
+    an out-of-memory then fails the trial that caused it, not its neighbour; data placement
+    budgets within the same share."""
+    global _process_share
+    torch.cuda.set_per_process_memory_fraction(share, device)
+    _process_share = share
 
 
 def split_bytes(*arrays: list[np.ndarray]) -> int:
@@ -22,12 +32,14 @@ def split_bytes(*arrays: list[np.ndarray]) -> int:
 
 
 def placement(nbytes: int, device: torch.device) -> torch.device:
-    """``device`` when ``nbytes`` fit in its share of free GPU memory (always on CPU), else the
-    CPU (pinned memory, copied per batch)."""
+    """``device`` when ``nbytes`` fit in ``DEVICE_SHARE`` of the GPU memory this process may
+    still use (the free memory, within its capped share) (always on CPU), else the CPU (pinned
+    memory, copied per batch)."""
     if device.type != "cuda":
         return device
-    free, _ = torch.cuda.mem_get_info(device)
-    return device if nbytes <= DEVICE_SHARE * free else torch.device("cpu")
+    free, total = torch.cuda.mem_get_info(device)
+    allowed = min(free, _process_share * total - torch.cuda.memory_reserved(device))
+    return device if nbytes <= DEVICE_SHARE * allowed else torch.device("cpu")
 
 
 def upload(arrays: list[np.ndarray], where: torch.device) -> list[torch.Tensor]:

@@ -32,6 +32,7 @@ from segmodels.checkpoint import save_checkpoint
 from segmodels.config import TrialConfig
 from segmodels.data import SegmentationData
 from segmodels.device_augment import DeviceCrops
+from segmodels.device_data import cap_process_memory
 from segmodels.inference import time_inference
 from segmodels.module import SegmentationModule
 from segmodels.precision import architecture, resolve_memory_format, resolve_precision
@@ -227,7 +228,7 @@ def train_trial(
     accelerator = "gpu" if torch.cuda.is_available() else "cpu"
     device = torch.device("cuda" if accelerator == "gpu" else "cpu")
     if accelerator == "gpu" and gpu_share is not None and 0 < gpu_share < 1:
-        torch.cuda.set_per_process_memory_fraction(gpu_share)  # before anything is allocated
+        cap_process_memory(gpu_share)  # before anything is allocated
     settings = loader_settings(cfg, cpus or os.cpu_count() or 1, accelerator)
     torch.set_num_threads(settings["threads"])
     start_epoch = resume["epoch"] if resume else 0

@@ -204,3 +204,21 @@ def test_the_window_holds_any_scaled_and_rotated_crop():
     w = window_size(256, augment=True)
     assert w >= 256 * (np.cos(np.radians(30)) + np.sin(np.radians(30))) / 0.7
     assert w % 2 == 0 and w < 256 * 2
+
+
+def test_data_goes_to_the_gpu_only_within_the_trials_share_of_it(monkeypatch):
+    # A half-GPU trial must not fill its half with data: it budgets within its capped share.
+    from segmodels import device_data
+
+    gib = 2**30
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (60 * gib, 80 * gib))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 0)
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction",
+                        lambda share, device=None: None)
+    monkeypatch.setattr(device_data, "_process_share", 1.0)
+    assert device_data.placement(12 * gib, cuda) == cuda  # 12 <= 0.25 x 60 free
+    device_data.cap_process_memory(0.25)  # 20 GiB of 80 for this trial
+    assert device_data.placement(12 * gib, cuda) == torch.device("cpu")  # > 0.25 x 20
+    assert device_data.placement(4 * gib, cuda) == cuda
+    assert device_data.placement(12 * gib, torch.device("cpu")) == torch.device("cpu")

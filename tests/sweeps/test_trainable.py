@@ -92,9 +92,10 @@ def test_a_trial_sharing_a_gpu_caps_its_memory_to_the_share_ray_gave_it(
     import torch
     from ray.tune.execution.placement_groups import PlacementGroupFactory
 
-    from segmodels import trial
+    from segmodels import device_data, trial
 
     calls = []
+    monkeypatch.setattr(device_data, "_process_share", 1.0)  # restored after the test
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction",
                         lambda share, device=None: calls.append(share))
