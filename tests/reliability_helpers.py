@@ -81,6 +81,24 @@ def epochs(rows: list[dict[str, Any]]) -> list[int]:
     return [int(r["epoch"]) for r in rows]
 
 
+def assert_retried_from_a_checkpoint(rows: list[dict[str, Any]], restart: int,
+                                     planned: int) -> None:
+    """The rows of a trial whose worker was lost after it stored >= 2 epochs: epochs 1..m, then
+    a retry (``rows[restart]`` on) that starts from a checkpoint, not from scratch, and trains
+    on to ``planned``. Tune writes an epoch's result before it fetches that epoch's checkpoint
+    (``TuneController._process_trial_result``, then a separate ``save`` task), so a worker lost
+    in between is retried from the epoch before and trains that epoch twice: the retry starts
+    at epoch m or m + 1 (at least once; ``analysis`` keeps the retry's row). Epoch 2's result
+    comes after epoch 1's save was fetched (Tune continues a saving trial only after the save),
+    so with m >= 2 the retry never starts from scratch."""
+    before, after = epochs(rows[:restart]), epochs(rows[restart:])
+    m = len(before)
+    assert m >= 2 and before == list(range(1, m + 1)), epochs(rows)
+    assert rows[restart]["iterations_since_restore"] == 1, rows[restart]
+    assert after and after[0] in (m, m + 1) and after == list(range(after[0], planned + 1)), (
+        epochs(rows))
+
+
 def ray_state(exp: Path) -> dict[str, dict[str, Any]]:
     """point label -> {status, num_failures, trial_id} from Ray's newest experiment state."""
     # The newest session's file, as Ray picks it: names embed the session's start time. (Not by

@@ -247,3 +247,23 @@ def test_every_trial_of_a_search_sweep_is_found_and_named_by_its_searched_values
     assert exp.trials["name"].is_unique  # the two identical samples carry their ids
     assert t.loc["30f12c97", "name"] == f"{mobile} lr=0.0031 crop=32 [30f12c97]"
     assert t.loc["c0ffee12", "name"] == "unet/aug lr=0.001 crop=64"
+
+
+def test_an_epoch_retried_after_a_lost_worker_keeps_the_retrys_row(tmp_path):
+    # Tune writes an epoch's result before it fetches that epoch's checkpoint: a worker lost in
+    # between is retried from the epoch before, and result.json holds that epoch twice. The
+    # model that finished descends from the retry, so its row is the one the curves show.
+    trial = ("c0ffee12", "c0ffee12_unet_aug", {"point": "unet/aug", "lr": 0.001,
+                                               "crop_size": 64}, "TERMINATED")
+    path = _searched_sweep(tmp_path / "retried", [trial])
+    rows = [(1, 0.1, 4242), (2, 0.2, 4242), (2, 0.25, 5151)]  # (epoch, val_miou, worker pid)
+    (path / trial[1] / "result.json").write_text("".join(
+        json.dumps({"trial_id": trial[0], "point": "unet/aug", "epoch": e, "val_miou": v,
+                    "best_val_miou": v, "best_epoch": e, "pid": pid}) + "\n"
+        for e, v, pid in rows))
+    exp = load_experiment(path)
+    curve = exp.curves(trial[0])
+    assert list(curve["epoch"]) == [1, 2]
+    assert list(curve["val_miou"]) == [0.1, 0.25] and list(curve["pid"]) == [4242, 5151]
+    t = exp.trials.set_index("trial_id").loc[trial[0]]
+    assert t["epochs_done"] == 2 and t["best_val_miou"] == 0.25
