@@ -228,14 +228,16 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
         settings = dataclasses.replace(settings, name=settings.name or grid.name,
                                        scheduler=scheduler, num_samples=settings.num_samples or 0)
     tracking.check_trackers(settings.trackers)
-    _check_points(settings, grid, fixed)
+    _check_points(settings, grid, _point_configs(grid, fixed))
     grid, scratch = scratch_where_no_weights(grid, fixed)
+    configs = _point_configs(grid, fixed)  # as they train: --pretrained only where weights exist
     _check_storage(settings)
     data = _load_data(settings)
-    _check_training_sets(grid, fixed, data)
-    configs = [TrialConfig.from_dict(trial_settings(fixed, p)) for p in grid.points]
-    fetch_all(w for cfg in configs if cfg.pretrained and (w := weights_of(cfg)) is not None)
-    if "class_weights" not in fixed and any(c.loss in NEEDS_CLASS_WEIGHTS for c in configs):
+    _check_training_sets(configs, TrialConfig.from_dict(fixed).crop_size, data)
+    fetch_all(w for cfg in configs.values()
+              if cfg.pretrained and (w := weights_of(cfg)) is not None)
+    if "class_weights" not in fixed and any(c.loss in NEEDS_CLASS_WEIGHTS
+                                            for c in configs.values()):
         # Once per sweep, from the training split; recorded with the sweep, so a resume keeps them.
         fixed = {**fixed, "class_weights": class_weights(data.train.masks, len(data.class_names))}
     if settings.resume:
@@ -262,11 +264,23 @@ def _check_flags(settings: SweepSettings) -> None:
                          "drop --point-set")
 
 
-def _check_points(settings: SweepSettings, grid: Grid, fixed: dict[str, Any]) -> None:
+def _point_configs(grid: Grid, fixed: dict[str, Any]) -> dict[str, TrialConfig]:
+    """label -> the point's trial configuration; a bad value is named with its point."""
+    configs = {}
+    for label, point in grid.by_label().items():
+        try:
+            configs[label] = TrialConfig.from_dict(trial_settings(fixed, point))
+        except ConfigError as exc:
+            raise SweepError(f"grid point {label}: {exc}") from None
+    return configs
+
+
+def _check_points(settings: SweepSettings, grid: Grid,
+                  configs: dict[str, TrialConfig]) -> None:
     """Every grid point builds (on the meta device) and leaves the searched keys to Optuna."""
     for label, point in grid.by_label().items():
         try:
-            _check_model(TrialConfig.from_dict(trial_settings(fixed, point)))
+            _check_model(configs[label])
         except ConfigError as exc:
             raise SweepError(f"grid point {label}: {exc}") from None
         searched = sorted(set(point) & set(search.SEARCHED_KEYS))
@@ -275,19 +289,18 @@ def _check_points(settings: SweepSettings, grid: Grid, fixed: dict[str, Any]) ->
                              "optuna proposes itself; drop it from the point or search the grid")
 
 
-def _check_training_sets(grid: Grid, fixed: dict[str, Any], data: SegmentationData) -> None:
+def _check_training_sets(configs: dict[str, TrialConfig], crop: int,
+                         data: SegmentationData) -> None:
     """Crops fit the smallest image; no batch of one crop; a training set smaller than one
     batch trains in one smaller batch, said here."""
-    crop = TrialConfig.from_dict(fixed).crop_size
     if crop > data.smallest_side:
         raise SweepError(f"--crop-size {crop} is larger than the smallest training image side "
                          f"({data.smallest_side} px) in {data.root}; use --crop-size <= "
                          f"{data.smallest_side}")
     notes: list[str] = []
-    for label, point in grid.by_label().items():
+    for label, cfg in configs.items():
         try:
-            _, note = training_batch_size(len(data.train),
-                                          TrialConfig.from_dict(trial_settings(fixed, point)))
+            _, note = training_batch_size(len(data.train), cfg)
         except ConfigError as exc:
             raise SweepError(f"grid point {label}: {exc}") from None
         if note and note not in notes:
