@@ -33,7 +33,7 @@ from pathlib import Path
 import _common as C
 
 SMOKE = {"n_images": 2, "width": 800, "height": 600, "image_size": "200x150", "grain": 4,
-         "repeats": 1}
+         "repeats": 2}  # the peak of two loads: the memory sampler may miss one short load
 MB = 2**20
 
 

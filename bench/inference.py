@@ -25,8 +25,9 @@ import time
 
 import _common as C
 
-SMOKE = {"height": 64, "width": 64, "repeats": 1, "models": "unet", "unet_channels": "4,16",
-         "rounds": 1, "option_repeats": 1, "threads": 1}
+# Medians of a few millisecond frames: one stall of a busy machine cannot make the ratio 10x.
+SMOKE = {"height": 64, "width": 64, "repeats": 5, "models": "unet", "unet_channels": "4,16",
+         "rounds": 2, "option_repeats": 3, "threads": 1}
 MODELS = {
     "unet": {"model": "unet"},
     "deeplab/resnet18/no-aspp": {"model": "deeplab", "backbone": "resnet18", "aspp": False},

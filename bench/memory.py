@@ -93,7 +93,7 @@ def sweep(args, root, work, name: str, trials: int, crops_per_image: int) -> Mem
     for attempt in range(3):
         probe = _sampled_sweep(args, root, work, f"{name}_{attempt}", trials, crops_per_image,
                                epochs)
-        if any(s["trials"] >= trials for s in probe.samples):
+        if sum(s["trials"] >= trials for s in probe.samples) >= 4:  # 2 s of them at once
             return probe
         epochs *= 4
         print(f"  the {trials} trials never ran at once; again with {epochs} epochs",

@@ -34,6 +34,7 @@ picture the trial logs to TensorBoard, minus the epoch's ``epoch_seconds``).
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -254,7 +255,8 @@ def main(argv=None) -> int:
     c_seconds = C.mean([r["epoch_seconds"] for r in c_rows[steady]])
     c_wall = C.mean([r["time_this_iter_s"] for r in c_rows[steady]])
     ends = [c_clock.at(tb.get(r["epoch"], float("nan"))) for r in c_rows]
-    c_cpu = C.mean([c1 - c0 for c0, c1 in zip(ends, ends[1:])])
+    c_cpu = C.mean([c1 - c0 for c0, c1 in zip(ends, ends[1:])  # epochs the sampler saw whole
+                    if not math.isnan(c1 - c0)])
 
     first = c_rows[0]
     c_first_step = tb[1] - first["epoch_seconds"] if 1 in tb else float("nan")

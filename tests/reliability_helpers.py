@@ -81,6 +81,18 @@ def epochs(rows: list[dict[str, Any]]) -> list[int]:
     return [int(r["epoch"]) for r in rows]
 
 
+def assert_every_epoch_once_but_a_retried_one(rows: list[dict[str, Any]],
+                                               planned: int) -> None:
+    """Epochs 1..``planned`` in order, each stored once, except the one epoch a retry or a
+    resume may train again (Tune's at-least-once epoch, below): stored twice, the second time
+    in the first row of the new run (``iterations_since_restore`` 1)."""
+    e = epochs(rows)
+    assert sorted(set(e)) == list(range(1, planned + 1)), e
+    for i in range(1, len(rows)):
+        if e[i] != e[i - 1] + 1:
+            assert e[i] == e[i - 1] and rows[i]["iterations_since_restore"] == 1, e
+
+
 def assert_retried_from_a_checkpoint(rows: list[dict[str, Any]], restart: int,
                                      planned: int) -> None:
     """The rows of a trial whose worker was lost after it stored >= 2 epochs: epochs 1..m, then

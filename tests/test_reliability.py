@@ -23,6 +23,7 @@ from reliability_helpers import (
     DASHBOARD_LINE,
     FLAGS,
     Sweep,
+    assert_every_epoch_once_but_a_retried_one,
     assert_retried_from_a_checkpoint,
     copy_experiment,
     descendants,
@@ -107,7 +108,7 @@ def killed(tmp_path_factory, tiny_dataset_dir) -> Killed:
             return False
         short, long = _label(rows, "epochs=2"), _label(rows, f"epochs={LONG}")
         return (state.get(short, {}).get("status") == "TERMINATED"
-                and len(rows[short]) == 2 and 2 <= len(rows[long]) <= LONG - 2)
+                and len(rows[short]) == 2 and 2 <= len(rows[long]) < LONG)
 
     with Sweep(args, base / "killed.log") as sweep:
         sweep.poll(kill_point, 300, "one trial TERMINATED, the other mid-way")
@@ -611,8 +612,8 @@ def test_the_printed_resume_command_completes_an_interrupted_sweep(interrupted, 
     code, output, left = run_app([*command, "--no-report"], tmp_path / "resume.log")
     assert code == 0, output[-4000:]
     assert left == []
-    for label, rows in results(interrupted.exp).items():
-        assert epochs(rows) == list(range(1, LONG + 1)), (label, epochs(rows))
+    for rows in results(interrupted.exp).values():  # Ctrl+C may land between an epoch's
+        assert_every_epoch_once_but_a_retried_one(rows, LONG)  # row and its checkpoint
     assert {s["status"] for s in ray_state(interrupted.exp).values()} == {"TERMINATED"}
     _history_is_complete(interrupted.exp, {label: LONG for label in interrupted.state})
 

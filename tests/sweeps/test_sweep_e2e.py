@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from reliability_helpers import results
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_FLAGS = ["--epochs", "2", "--crop-size", "64", "--batch-size", "4",
@@ -30,14 +31,9 @@ def run_app(*args: str, timeout: int = 420) -> subprocess.CompletedProcess:
 
 
 def trials(exp: Path) -> dict[str, list[dict]]:
-    """point label -> reported rows, read from what Tune stored."""
-    out = {}
-    for trial_dir in sorted(p for p in exp.iterdir() if (p / "params.json").is_file()):
-        point = json.loads((trial_dir / "params.json").read_text())["point"]
-        result = trial_dir / "result.json"
-        text = result.read_text() if result.exists() else ""
-        out.setdefault(point, []).extend(json.loads(line) for line in text.splitlines() if line)
-    return out
+    """point label -> reported rows, read from what Tune stored (while Tune may be rewriting
+    it: a file caught mid-write is skipped, a partial last line left out)."""
+    return results(exp)
 
 
 def _grid(tmp_path: Path, text: str) -> str:
