@@ -28,8 +28,8 @@ import os
 import _common as C
 
 SMOKE = {"n_train": 4, "n_tiny": 2, "height": 96, "width": 128, "crop_size": 32,
-         "batch_size": 4, "epochs": 10, "distinct": 4, "channels": "4,16"}  # epochs: outlast
-# the memory sampler's interval (else its figures are NaN)
+         "batch_size": 4, "epochs": 60, "distinct": 4, "channels": "4,16"}  # epochs: trials
+# that run a few seconds, so the memory sampler sees them (else a sweep runs again, longer)
 MB = 2**20
 
 
@@ -96,7 +96,7 @@ def sweep(args, root, work, name: str, trials: int, crops_per_image: int) -> Mem
         if sum(s["trials"] >= trials for s in probe.samples) >= 4:  # 2 s of them at once
             return probe
         epochs *= 4
-        print(f"  the {trials} trials never ran at once; again with {epochs} epochs",
+        print(f"  under 4 samples saw {trials} trial(s) running; again with {epochs} epochs",
               flush=True)
     return probe  # its peaks are NaN: the report says the figure was not measured
 
