@@ -98,7 +98,7 @@ def sweep(args, root, work, name: str, trials: int, crops_per_image: int) -> Mem
         epochs *= 4
         print(f"  under 4 samples saw {trials} trial(s) running; again with {epochs} epochs",
               flush=True)
-    return probe  # its peaks are NaN: the report says the figure was not measured
+    return probe  # its peaks are NaN, and its rows print nan and FAIL: not measured
 
 
 def _sampled_sweep(args, root, work, name: str, trials: int, crops_per_image: int,
