@@ -17,10 +17,9 @@ import sys
 import traceback
 from pathlib import Path
 
-from segmodels import config
-from segmodels.config import TrialConfig
+from segmodels.data import parse_image_size
 from segmodels.errors import SegsweepError
-from segmodels.image_size import parse_image_size
+from segmodels.training import TrialConfig, config
 from sweeps.search import SCHEDULERS, SEARCHES
 from sweeps.settings import AUTO
 from sweeps.storage import DEFAULT_STORAGE
@@ -160,9 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         from sweeps import runner
+        from sweeps.prepare import prepare
         from sweeps.summary import failed_points, print_summary
 
-        prepared = runner.prepare(settings_from_args(args))
+        prepared = prepare(settings_from_args(args))
         if prepared.data.synthetic:
             print("=" * 72 + "\nNOTE: training on the SYNTHETIC dataset "
                   f"({prepared.data.root}).\nPass --data DIR to train on FloodNet.\n" + "=" * 72,

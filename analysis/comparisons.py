@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from segmodels.models import architecture
+
 # Settings that change how a trial runs or is measured, not what it learns.
 NOT_COMPARED = frozenset({"num_workers", "num_threads", "log_images", "inference_repeats"})
 
@@ -105,12 +107,12 @@ def _disambiguate(pairs: list[Pair], configs: dict[str, dict[str, Any]]) -> None
                             f"{pairs[i].subject} {extra}")
 
 
-def architecture(config: dict[str, Any]) -> str:
-    """What fixes the network (and so its size and inference time): model, backbone, ASPP,
-    smp's architecture and encoder, model_kwargs and the inference frame size."""
-    keys = ("model", "backbone", "aspp", "arch", "encoder", "model_kwargs", "inference_height",
-            "inference_width")
-    return json.dumps({k: config.get(k) for k in keys}, sort_keys=True, default=str)
+def timed_network(config: dict[str, Any]) -> tuple[str, Any, Any]:
+    """What fixes a trial's inference time: its architecture (``segmodels.models.architecture``)
+    and the frame size it was timed at."""
+    options = {k: config.get(k) for k in ("backbone", "aspp", "arch", "encoder")}
+    return (architecture(config["model"], **options, **(config.get("model_kwargs") or {})),
+            config.get("inference_height"), config.get("inference_width"))
 
 
 def course_models(trials: pd.DataFrame) -> tuple[pd.DataFrame, str]:

@@ -26,7 +26,7 @@ from segmodels import metrics  # noqa: E402
 from segmodels.classes import CLASS_NAMES  # noqa: E402
 from segmodels.colors import PALETTE, colorize  # noqa: E402
 from segmodels.data import Split  # noqa: E402
-from segmodels.transforms import normalize_image  # noqa: E402
+from segmodels.training import normalize_image  # noqa: E402
 
 GOOD_IOU = 0.5  # a window counts as a good example from this IoU up
 FAILED_RECALL = 0.5  # ... and as a failure below this recall
@@ -228,7 +228,7 @@ def draw_class(example: ClassExamples, val: Split, preds: list[np.ndarray], path
 def build_examples(exp: Experiment, val: Split, out_dir: Path) -> Examples | None:
     """Predict with the best trial's best checkpoint and save one PNG per class.
     Returns None when no trial has a checkpoint yet."""
-    from segmodels.checkpoint import model_from_checkpoint
+    from segmodels.training import model_from_checkpoint
 
     candidates = exp.finished.dropna(subset=["best_checkpoint", "best_val_miou"])
     if candidates.empty:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.comparisons import Pair, architecture
+from analysis.comparisons import Pair, timed_network
 from analysis.rankings import (
     AXES,
     COST_AXES,
@@ -220,7 +220,7 @@ def timing_noise(trials: pd.DataFrame, configs: dict[str, dict]) -> list[str]:
     models mean nothing."""
     out = []
     done = trials[trials["epochs_done"] > 0]
-    groups = done.groupby(done["trial_id"].map(lambda t: architecture(configs[t])))
+    groups = done.groupby(done["trial_id"].map(lambda t: timed_network(configs[t])))
     for column in ("inference_ms_cpu", "inference_ms_gpu"):
         for _, group in groups:
             values = group.set_index("name")[column].dropna()

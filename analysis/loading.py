@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.timing import missing_timing_note
-from segmodels.config import TrialConfig, trial_settings
 from segmodels.errors import SegsweepError
+from segmodels.training import TrialConfig, trial_settings
 from sweeps import ray_state
 from sweeps.equal_work import PROJECTED, projected_trial_minutes
 from sweeps.ray_state import RayTrial

@@ -113,7 +113,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
 
 def _examples(exp: Experiment, val, out: Path, notes: list[str]) -> Examples | None:
     from analysis.examples import build_examples
-    from segmodels.checkpoint import CheckpointError
+    from segmodels.training import CheckpointError
 
     try:
         result = build_examples(exp, val, out)

@@ -123,22 +123,42 @@ def mean(values: list[float]) -> float:
 def homework_cpus_per_trial() -> int:
     """CPUs per trial the product gives the homework grid on this machine (its even share)."""
     from sweeps.grids import load_grid
-    from sweeps.runner import resources_per_trial
+    from sweeps.resources import resources_per_trial
     from sweeps.settings import SweepSettings
 
     n = len(load_grid("homework").points)
     return int(resources_per_trial(SweepSettings(), n, {"CPU": os.cpu_count() or 1})["cpu"])
 
 
+@contextlib.contextmanager
+def counting_decodes() -> Iterator[list[int]]:
+    """``[n]``: the files this process's dataset loads decode while inside (their decoding
+    workers included), read through the loader's one call that decodes."""
+    from segmodels.data import dataset
+
+    seen, decode_pairs = [0], dataset.decode_pairs
+
+    def counted(*args, **kwargs):
+        results = decode_pairs(*args, **kwargs)
+        seen[0] += sum(r.files_decoded for r in results)
+        return results
+
+    dataset.decode_pairs = counted
+    try:
+        yield seen
+    finally:
+        dataset.decode_pairs = decode_pairs
+
+
 def synthetic_data(n_train: int, n_test: int, height: int = 240, width: int = 320,
                    distinct: int | None = None, seed: int = 0) -> Path:
-    """A synthetic dataset (``segmodels.synthetic.generate``) cached in ``bench/out/data``.
+    """A synthetic dataset (``segmodels.data.synthetic.generate``) cached in ``bench/out/data``.
 
     ``distinct`` < n: only that many scenes per split are rendered and the others are copies
     of them under new names (rendering 1000x750 scenes is slow); every file is still decoded
     into its own array, so the decoded dataset has its full size.
     """
-    from segmodels import synthetic
+    from segmodels.data import SYNTHETIC_MARKER, synthetic
 
     distinct = min(distinct or max(n_train, n_test), max(n_train, n_test))
     name = f"syn_{n_train}_{n_test}_{height}x{width}_s{seed}_d{distinct}"
@@ -154,7 +174,7 @@ def synthetic_data(n_train: int, n_test: int, height: int = 240, width: int = 32
             for kind, ext in (("image", "jpg"), ("mask", "png")):
                 src = tmp / split / kind / f"{i % distinct:06d}.{ext}"
                 shutil.copyfile(src, tmp / split / kind / f"{i:06d}.{ext}")
-    marker = tmp / "SYNTHETIC.json"
+    marker = tmp / SYNTHETIC_MARKER
     record = json.loads(marker.read_text())
     record.update(n_train=n_train, n_test=n_test, distinct=distinct)
     marker.write_text(json.dumps(record, indent=2))
@@ -232,7 +252,7 @@ def run_cli(argv: list[str], log: Path | None = None, timeout: float = 3600) -> 
 
 @dataclass
 class SweepRun:
-    prepared: Any  # sweeps.runner.PreparedSweep
+    prepared: Any  # sweeps.prepare.PreparedSweep
     results: Any  # Tune's ResultGrid
     fit_seconds: float  # wall time of Tuner.fit(): the sweep's makespan
     exp: Path
@@ -266,7 +286,7 @@ def _timed_fit(out: dict[str, float]) -> Iterator[None]:
 
 
 def run_sweep(argv: list[str], between: Callable[[Any], Any] | None = None) -> SweepRun:
-    """tune_app.py's code path in this process: ``runner.prepare`` then ``runner.run``.
+    """tune_app.py's code path in this process: ``prepare`` then ``runner.run``.
 
     ``argv`` are tune_app.py flags. ``between(prepared)`` may return a context manager that
     is entered around ``runner.run`` (e.g. a sampler). Ray is shut down afterwards.
@@ -276,9 +296,10 @@ def run_sweep(argv: list[str], between: Callable[[Any], Any] | None = None) -> S
 
     import tune_app
     from sweeps import runner
+    from sweeps.prepare import prepare
 
     settings = tune_app.settings_from_args(tune_app.build_parser().parse_args(argv))
-    prepared = runner.prepare(settings)
+    prepared = prepare(settings)
     timing: dict[str, float] = {}
     try:
         with _timed_fit(timing), (between(prepared) if between else contextlib.nullcontext()):

@@ -46,8 +46,7 @@ def build_parser():
 
 def grid_file(work, smoke: bool) -> tuple[str, int]:
     """The full grid's axes as YAML (checked against the named grid); --smoke: two tiny UNets."""
-    from segmodels.backbones import list_backbones
-    from segmodels.registry import COURSE_MODELS
+    from segmodels.models import COURSE_MODELS, list_backbones
     from sweeps.grids import load_grid
 
     fixed = {"inference_height": 64, "inference_width": 64, "inference_repeats": 1}

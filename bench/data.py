@@ -7,9 +7,9 @@
    averaged. Target: the loader delivers >= 3x what the model consumes. The default CPUs per
    trial are what the product gives a homework sweep on this machine (an even share).
 2. A sweep of several trials and epochs runs through tune_app.py's code path, report included,
-   counting ``segmodels.data.decode_count`` in the driver; during ``Tuner.fit`` the dataset
-   folder is renamed away, so a trial that opened a file would fail the sweep. Target: exactly
-   one decode per file.
+   counting the files the driver's loads decode (``_common.counting_decodes``); during
+   ``Tuner.fit`` the dataset folder is renamed away, so a trial that opened a file would fail
+   the sweep. Target: exactly one decode per file.
 3. The CPU trial before and after the device data path (issue 16: crops, augmentation and
    batched validation on the GPU; CPU trials keep albumentations and one image per
    validation pass): ``train_trial`` of ``segmodels`` exported from ``--before`` (git) and of
@@ -69,8 +69,7 @@ def loader_rate(cfg, data, cpus: int, batches: int) -> float:
     import torch
     from torch.utils.data import DataLoader
 
-    from segmodels.transforms import CropDataset
-    from segmodels.trial import loader_settings
+    from segmodels.training import CropDataset, loader_settings
 
     settings = loader_settings(cfg, cpus, "cpu")
     torch.set_num_threads(settings["threads"])
@@ -92,9 +91,9 @@ def model_rate(cfg, batch, cpus: int, steps: int) -> float:
     import torch
     from torch import nn
 
-    from segmodels.registry import create_model
-    from segmodels.transforms import IGNORE_INDEX
-    from segmodels.trial import loader_settings
+    from segmodels.classes import IGNORE_INDEX
+    from segmodels.models import create_model
+    from segmodels.training import loader_settings
 
     torch.set_num_threads(loader_settings(cfg, cpus, "cpu")["threads"])
     model = create_model(cfg.model, **{**cfg.model_args(), "pretrained": None}).train()
@@ -115,9 +114,8 @@ def model_rate(cfg, batch, cpus: int, steps: int) -> float:
 
 
 def throughput_rows(args) -> list[C.Row]:
-    from segmodels.config import TrialConfig
     from segmodels.data import load_dataset
-    from segmodels.transforms import CropDataset
+    from segmodels.training import CropDataset, TrialConfig
     from sweeps.grids import load_grid
 
     grid = load_grid("homework").by_label()
@@ -148,7 +146,11 @@ def throughput_rows(args) -> list[C.Row]:
 
 
 def decode_rows(args, work) -> list[C.Row]:
-    import segmodels.data as sd
+    with C.counting_decodes() as decoded:
+        return _decode_rows(args, work, decoded)
+
+
+def _decode_rows(args, work, decoded: list[int]) -> list[C.Row]:
     import tune_app
 
     root = work / "dataset"
@@ -160,11 +162,11 @@ def decode_rows(args, work) -> list[C.Row]:
                         {"model_kwargs": {"min_channels": 4, "max_channels": 16},
                          "inference_height": 64, "inference_width": 64,
                          "inference_repeats": 1})
-    counts: dict[str, int] = {"start": sd.decode_count}
+    counts: dict[str, int] = {"start": decoded[0]}
 
     @contextlib.contextmanager
     def moved_away(prepared):
-        counts["prepared"] = sd.decode_count
+        counts["prepared"] = decoded[0]
         root.rename(away)  # a trial that reads a file now fails the sweep
         try:
             yield
@@ -175,11 +177,11 @@ def decode_rows(args, work) -> list[C.Row]:
                        "--crop-size", "32", "--batch-size", "2", "--scheduler", "fifo",
                        "--cpus-per-trial", "1", "--num-cpus", "2", "--storage",
                        str(work / "runs")], between=moved_away)
-    counts["fit"] = sd.decode_count
+    counts["fit"] = decoded[0]
     with C.Timer() as report:
         # what tune_app.py does after the sweep
         tune_app.write_report(run.prepared.settings, run.prepared.data.val)
-    counts["report"] = sd.decode_count
+    counts["report"] = decoded[0]
     trials = run.trials()
     epochs = sum(len(r) for r in trials.values())
     return [
@@ -199,7 +201,7 @@ _TRIAL = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from segmodels.data import load_dataset
-from segmodels.trial import train_trial
+from segmodels.training.trial import train_trial
 
 class Reporter:
     rows = []

@@ -7,7 +7,7 @@ For every homework architecture, with augmentation on (the course's crop 256 and
       Adam, stepping through crops already on the device (no data work at all);
   (v) bare batched inference over the validation frames, device-resident and batched as the
       trial batches them: validation's limit, frames/s;
-  (b) ``segmodels.trial.train_trial`` on the same model, batch and crops, in this process;
+  (b) ``segmodels.training.trial.train_trial`` on the same model, batch and crops, in this process;
       its steady epochs (after the first) split into training (``epoch_seconds`` minus
       ``val_seconds``), validation (``val_seconds``) and other (between two reports, outside
       ``epoch_seconds``: metrics, the checkpoint's state).
@@ -84,14 +84,13 @@ def build_parser():
 
 def architectures(args) -> dict[str, dict]:
     """Architecture label -> the first homework point of it, with augmentation on."""
-    from segmodels.config import TrialConfig
-    from segmodels.precision import architecture
+    from segmodels.training import TrialConfig
     from sweeps.grids import load_grid
 
     found: dict[str, dict] = {}
     for point in load_grid("homework").points:
         config = {**point, "augment": True}
-        found.setdefault(architecture(TrialConfig.from_dict(config)), config)
+        found.setdefault(TrialConfig.from_dict(config).architecture, config)
     return dict(list(found.items())[: args.architectures or None])
 
 
@@ -114,15 +113,18 @@ def bare_loop(config: dict, data, device):
     import torch
     from torch import nn
 
-    from segmodels.config import TrialConfig
-    from segmodels.device_augment import DeviceCrops
-    from segmodels.precision import architecture, resolve_memory_format, resolve_precision
-    from segmodels.registry import create_model
-    from segmodels.transforms import IGNORE_INDEX
+    from segmodels.classes import IGNORE_INDEX
+    from segmodels.models import create_model
+    from segmodels.training import (
+        DeviceCrops,
+        TrialConfig,
+        resolve_memory_format,
+        resolve_precision,
+    )
 
     cfg = TrialConfig.from_dict(config)
     accelerator = "gpu" if device.type == "cuda" else "cpu"
-    precision = resolve_precision(cfg.precision, accelerator, architecture(cfg))
+    precision = resolve_precision(cfg.precision, accelerator, cfg.architecture)
     amp = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
     fmt = resolve_memory_format(cfg.memory_format, accelerator)
     torch.backends.cudnn.benchmark = device.type == "cuda"
@@ -157,8 +159,7 @@ def bare_rates(config: dict, data, device, steps: int) -> tuple[float, float]:
     """(a) crops/s of Adam steps on device-resident crops, (v) frames/s of batched inference."""
     import torch
 
-    from segmodels.config import TrialConfig
-    from segmodels.validation import ValidationBatches, pixels_per_batch
+    from segmodels.training import TrialConfig, ValidationBatches, pixels_per_batch
 
     cfg = TrialConfig.from_dict(config)
     model, step, fmt, amp = bare_loop(config, data, device)
@@ -198,7 +199,7 @@ class Clock:
 
 
 def trial_run(config: dict, data, data_path: str) -> tuple[float, Clock]:
-    from segmodels.trial import train_trial
+    from segmodels.training import train_trial
 
     clock = Clock()
     start = time.perf_counter()
@@ -208,8 +209,7 @@ def trial_run(config: dict, data, data_path: str) -> tuple[float, Clock]:
 
 
 def architecture_rows(args, data, device, on_gpu: bool) -> tuple[list[C.Row], dict]:
-    from segmodels.config import TrialConfig
-    from segmodels.precision import architecture, resolve_memory_format, resolve_precision
+    from segmodels.training import TrialConfig, resolve_memory_format, resolve_precision
 
     rows, limits = [], {}
     crops = len(data.train) * args.crops_per_image
@@ -240,7 +240,7 @@ def architecture_rows(args, data, device, on_gpu: bool) -> tuple[list[C.Row], di
             C.info(f"gpu: (b) first epoch incl. start-up [s], {label}",
                    clock.times[0] - start, "{:.2f}"),
             C.info(f"gpu: precision / memory format, {label}",
-                   f"{resolve_precision(cfg.precision, accelerator, architecture(cfg))} / "
+                   f"{resolve_precision(cfg.precision, accelerator, cfg.architecture)} / "
                    f"{str(resolve_memory_format(cfg.memory_format, accelerator))[6:]}"),
         ]
     return rows, limits
@@ -248,9 +248,8 @@ def architecture_rows(args, data, device, on_gpu: bool) -> tuple[list[C.Row], di
 
 def course_rows(args, limits: dict, on_gpu: bool) -> list[C.Row]:
     """The homework grid at course scale, trial after trial, against the GPU limit."""
-    from segmodels.config import TrialConfig
     from segmodels.data import load_dataset
-    from segmodels.precision import architecture
+    from segmodels.training import TrialConfig
     from sweeps.grids import load_grid
 
     data = load_dataset(C.synthetic_data(args.course_train, args.course_val, args.height,
@@ -258,7 +257,7 @@ def course_rows(args, limits: dict, on_gpu: bool) -> list[C.Row]:
     rows, wall, limit, unmeasured = [], 0.0, 0.0, []
     for label, point in load_grid("homework").by_label().items():
         config = {**trial_config(args, point, args.course_epochs), "crops_per_image": 1}
-        if (arch := architecture(TrialConfig.from_dict(config))) not in limits:
+        if (arch := TrialConfig.from_dict(config).architecture) not in limits:
             unmeasured.append(label)  # --architectures N: no limit to compare it with
             continue
         a, v = limits[arch]
@@ -334,7 +333,7 @@ def _answers(outbox, workers, n: int) -> list:
 
 def packing_rows(args, data_root, on_gpu: bool) -> list[C.Row]:
     """1, 2 and 4 processes of (a) on one GPU per homework architecture, against the rule."""
-    from segmodels.config import TrialConfig
+    from segmodels.training import TrialConfig
     from sweeps.packing import gpu_share, share_from_rates
 
     context = multiprocessing.get_context("spawn")  # CUDA cannot be forked

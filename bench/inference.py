@@ -1,6 +1,6 @@
 """Inference timing: is the per-frame figure a trial records right, and what would speed it up?
 
-For each model, the figure a trial records (``segmodels.inference.time_inference`` on CPU, a
+For each model, the figure a trial records (``segmodels.models.cost.time_inference`` on CPU, a
 1000x750 frame, the trial's thread count and ``inference_repeats``) alternates with a bare
 loop over the same model (``model.eval()``, ``torch.inference_mode()``, one warm-up frame,
 then the median of as many timed frames), A B B A, and the medians are compared. Target:
@@ -39,7 +39,7 @@ MODELS = {
 
 
 def build_parser():
-    from segmodels.config import TrialConfig
+    from segmodels.training import TrialConfig
 
     defaults = TrialConfig()
     p = C.parser(__doc__)
@@ -79,8 +79,7 @@ def bare_ms(model, frame, repeats: int) -> float:
 def model_rows(label: str, spec: dict, args) -> list[C.Row]:
     import torch
 
-    from segmodels.inference import time_inference
-    from segmodels.registry import create_model
+    from segmodels.models import create_model, time_inference
 
     kwargs = dict(spec)
     if label == "unet" and args.unet_channels:

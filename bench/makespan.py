@@ -1,7 +1,7 @@
 """Sweep makespan: N equal trials on K concurrent slots, against the ideal packing.
 
 Sweep A runs N trials that differ only in their seed, ``--cpus-per-trial 1`` on a local Ray of
-K CPUs (K slots), through tune_app.py's code path (``runner.prepare`` + ``runner.run``, in this
+K CPUs (K slots), through tune_app.py's code path (``sweeps.prepare`` + ``runner.run``, in this
 process so that ``Tuner.fit`` can be timed). The makespan is the wall time of ``Tuner.fit``;
 the ideal is the sum of the trials' own durations (Tune's ``time_total_s``) divided by K. The
 difference is what the service adds between trials (starting a trial process, importing

@@ -6,7 +6,7 @@ trained three ways, one after the other in one run:
   (a) a bare PyTorch loop (the limit): Adam steps over the trial's own CropDataset loader, then
       a validation pass over the whole validation images (forward, loss, argmax, confusion
       matrix), because the trial's ``epoch_seconds`` includes its validation too;
-  (b) ``segmodels.trial.train_trial`` alone, in this process (Lightning, metrics, pictures);
+  (b) ``segmodels.training.train_trial`` alone, in this process (Lightning, metrics, pictures);
   (c) one Ray Tune trial through tune_app.py's code path: ``python tune_app.py`` with a
       one-point YAML grid, ``--scheduler fifo --no-report``.
 
@@ -92,10 +92,9 @@ def bare_loop(config: dict, data, threads: int) -> list[tuple[float, float, floa
     from torch import nn
     from torch.utils.data import DataLoader
 
-    from segmodels.config import TrialConfig
-    from segmodels.registry import create_model
-    from segmodels.transforms import IGNORE_INDEX, CropDataset, WholeImageDataset
-    from segmodels.trial import loader_settings
+    from segmodels.classes import IGNORE_INDEX
+    from segmodels.models import create_model
+    from segmodels.training import CropDataset, TrialConfig, WholeImageDataset, loader_settings
 
     cfg = TrialConfig.from_dict(config)
     settings = loader_settings(cfg, threads, "cpu")
@@ -149,7 +148,7 @@ class TimingReporter:
 
 
 def run_b(config: dict, data, threads: int, log_dir: Path, skip_inference: bool = False):
-    import segmodels.trial as trial
+    from segmodels.training import trial
 
     reporter = TimingReporter()
     timer = trial.time_inference

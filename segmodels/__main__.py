@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from segmodels.config import TrialConfig
 from segmodels.data import load_dataset
 from segmodels.errors import SegsweepError
+from segmodels.training import TrialConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument(f"--{flag.replace('_', '-')}", type=kind,
                        default=getattr(TrialConfig(), flag))
     args = p.parse_args(argv)
+    from segmodels.data import SYNTHETIC_DIR, ensure_generated
     from segmodels.metrics import constant_predictor_miou
-    from segmodels.synthetic import SYNTHETIC_DIR, ensure_generated
-    from segmodels.trial import LocalReporter, train_trial
+    from segmodels.training import LocalReporter, train_trial
 
     try:
         data = load_dataset(args.data or ensure_generated(SYNTHETIC_DIR.expanduser()))

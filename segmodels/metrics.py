@@ -12,11 +12,19 @@ variant is ``per_image_scores`` for users who compare against course numbers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 import numpy as np
 import torch
 
 from segmodels.classes import NUM_CLASSES
-from segmodels.data import Split
+
+
+class HasMasks(Protocol):
+    """A split of a dataset, as far as a metric reads it (``segmodels.data.Split``)."""
+
+    masks: Sequence[np.ndarray]
 
 
 def confusion_matrix(
@@ -89,7 +97,7 @@ def per_image_scores(
     return course_scores(confusion_matrix(pred, target, num_classes)[None], eps)
 
 
-def constant_predictor_miou(val: Split, num_classes: int = NUM_CLASSES) -> float:
+def constant_predictor_miou(val: HasMasks, num_classes: int = NUM_CLASSES) -> float:
     """mIoU of the best single-class prediction everywhere: the floor a model must beat.
 
     0.0 for a split without pixels. Mask values >= ``num_classes`` are not counted.

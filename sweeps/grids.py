@@ -16,7 +16,7 @@ User YAML grid::
       arch: [unet, deeplabv3plus]                  # smp's (smp's own names)
       encoder: [resnet34, tu-convnext_atto]        # smp's, or timm's as tu-NAME
       augment: [false, true]
-      loss: [ce, weighted_ce]                      # segmodels/losses.py
+      loss: [ce, weighted_ce]                      # segmodels/training/losses.py
     fixed:                # optional: settings shared by every point (CLI flags override)
       epochs: 20
     scheduler: asha       # optional: asha or fifo (default fifo: every point trains its
@@ -34,12 +34,16 @@ from typing import Any
 
 import yaml
 
-from segmodels import config
-from segmodels.backbones import list_backbones
 from segmodels.errors import ConfigError, SegsweepError
-from segmodels.losses import list_losses
-from segmodels.pretrained import weights_of
-from segmodels.registry import COURSE_MODELS, NAMED_BY, model_label, naming_defaults
+from segmodels.models import (
+    COURSE_MODELS,
+    NAMED_BY,
+    list_backbones,
+    model_label,
+    naming_defaults,
+    weights_of,
+)
+from segmodels.training import config, list_losses
 from sweeps.search import SCHEDULERS
 
 MODEL_AXES = ("model", "backbone", "aspp", "arch", "encoder", "augment")
@@ -283,13 +287,13 @@ def apply_point_settings(grid: Grid, settings: list[str]) -> Grid:
 
 def scratch_where_no_weights(grid: Grid, fixed: dict[str, Any]) -> tuple[Grid, list[str]]:
     """``--pretrained`` applies to the models that have pretrained weights
-    (segmodels/pretrained.py); the points of the others get ``pretrained=False``, which their
+    (segmodels/models/pretrained.py); the points of the others get ``pretrained=False``, which their
     labels show. Returns the grid and the labels of the points that now train from scratch."""
     points: dict[str, dict[str, Any]] = {}
     scratch = []
     for point in grid.points:
         cfg = config.TrialConfig.from_dict(config.trial_settings(fixed, point))
-        if cfg.pretrained and weights_of(cfg) is None:
+        if cfg.pretrained and weights_of(cfg.model, **cfg.model_args()) is None:
             point = {**point, "pretrained": False}
             scratch.append(point_label(point))
         points.setdefault(point_label(point), point)  # UNet with and without: one point

@@ -10,15 +10,19 @@ weights. An architecture already timed (a resumed sweep) is not timed again.
 
 from __future__ import annotations
 
+import json
+import sys
 from typing import Any
 
 import torch
 
-from segmodels.config import TrialConfig, trial_settings
-from segmodels.inference import time_inference
-from segmodels.registry import create_model
+from segmodels.models import create_model, time_inference
+from segmodels.training import TrialConfig, trial_settings
+from sweeps.record import read_experiment_file, write_experiment_file
+from sweeps.settings import SweepSettings
+from sweeps.storage import INFERENCE_FILE, INFERENCE_GPU_FILE
 
-__all__ = ["missing", "time_architectures", "time_architectures_on_a_gpu"]
+__all__ = ["missing", "time_after_sweep", "time_architectures", "time_architectures_on_a_gpu"]
 
 
 def missing(points: dict[str, dict[str, Any]],
@@ -69,3 +73,36 @@ def time_architectures_on_a_gpu(points: dict[str, dict[str, Any]],
 
     task = ray.remote(num_gpus=1, num_cpus=1, max_retries=0)(_time_on_this_gpu)
     return ray.get(task.remote(points, fixed))
+
+
+def time_after_sweep(settings: SweepSettings, points: dict[str, dict[str, Any]],
+                     fixed: dict[str, Any], threads: int,
+                     on_gpu: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each architecture's inference time, measured alone once the trials are done: on the CPU
+    in the driver, and on a GPU in a Ray task that asks for one when the trials used GPUs.
+    What the sweep's files already hold is kept, not timed again (a resumed sweep that had
+    finished its pass times nothing). ``points``: grid label -> point; ``fixed``: the sweep's
+    fixed trial settings. Returns (CPU, GPU) timings by grid label."""
+    passes = [(INFERENCE_FILE, "CPU", lambda todo: time_architectures(
+        todo, fixed, threads=threads))]
+    if on_gpu:
+        passes.append((INFERENCE_GPU_FILE, "GPU", lambda todo: time_architectures_on_a_gpu(
+            todo, fixed)))
+    found: list[dict[str, Any]] = []
+    for name, where, measure in passes:
+        timed = json.loads(read_experiment_file(settings, name) or "{}")
+        todo = missing(points, timed)
+        if todo:
+            print(f"Timing {where} inference of each architecture alone (trials timed theirs "
+                  "while others trained)...", flush=True)
+            try:
+                timed = {**timed, **measure(todo)}
+            except Exception as exc:  # noqa: BLE001 - the sweep itself finished: keep its report
+                print(f"warning: the {where} timing pass failed ({type(exc).__name__}: {exc}); "
+                      "the ranking and report use the trials' own timings; --resume retries "
+                      "it", file=sys.stderr, flush=True)
+                found.append(timed)
+                continue
+            write_experiment_file(settings, name, json.dumps(timed, indent=2))
+        found.append(timed)
+    return found[0], (found[1] if on_gpu else {})

@@ -4,8 +4,8 @@ and the CPUs that follow it.
 Why share: a small model cannot keep a modern GPU busy; its step is a string of short kernels,
 each waiting for the CPU to launch it (launch-bound), so a second process fills the gaps.
 Ray's fractional GPUs only schedule (they do not limit memory): each trial with a share below
-one caps its own GPU memory to the share (``segmodels.trial``), so an out-of-memory fails the
-trial that caused it, not its neighbour.
+one caps its own GPU memory to the share (``segmodels.training.trial``), so an out-of-memory
+fails the trial that caused it, not its neighbour.
 
 The rule: a trial gets 1/k of a GPU, where k is the fewest trials per GPU whose summed training
 images/s comes within ``TOLERANCE`` (10%) of the best packing measured for its architecture.
@@ -33,8 +33,8 @@ much is compute-bound (its GPU is busy), one it does not speed up is launch-boun
   anything measured.
 
 The sharing figures were measured in bf16, but MobileNetV3-ASPP now trains in fp32 on a GPU
-(``segmodels.precision.FP32_ON_GPU``). ``python bench/gpu.py --packing`` re-measures 1, 2 and 4
-trials per GPU with each architecture's own precision and prints this rule's share beside the
+(``segmodels.training.FP32_ON_GPU``). ``python bench/gpu.py --packing`` re-measures 1, 2 and
+4 trials per GPU with each architecture's own precision and prints this rule's share beside the
 best measured packing.
 
 CPUs follow the same share of the node (a half-GPU trial on a node of 16 CPUs and 2 GPUs gets
@@ -46,8 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from segmodels.config import TrialConfig
-from segmodels.precision import architecture
+from segmodels.training import TrialConfig
 
 TOLERANCE = 0.10  # a packing within 10% of the best measured is as good: fewer trials per GPU
 WHOLE_GPU = 1.0
@@ -80,7 +79,7 @@ GPU_SHARES: dict[str, float] = {
 
 def gpu_share(cfg: TrialConfig) -> float:
     """The GPU share of a trial of this configuration's architecture."""
-    return GPU_SHARES.get(architecture(cfg), WHOLE_GPU)
+    return GPU_SHARES.get(cfg.architecture, WHOLE_GPU)
 
 
 def cpus_for_share(share: float, node_cpus: float, node_gpus: float) -> float:

@@ -37,13 +37,14 @@ imports Ray's private ``_TrainingRunMetadata``, lazily.
 
 The project's other private imports, each where no public API does the job:
 
-- torchvision's ``models._utils.IntermediateLayerGetter`` (segmodels/backbones.py): a
+- torchvision's ``models._utils.IntermediateLayerGetter`` (segmodels/models/backbones.py): a
   backbone's named stages;
 - Ray's ``node:__internal_head__`` resource (sweeps/resources.py): not counted as a node;
-- in tests only: ``ray.autoscaler._private.util`` (tests/test_cluster.py: cluster.yaml
+- in tests only: ``ray.autoscaler._private.util`` (tests/e2e/test_cluster.py: cluster.yaml
   validated as ``ray up`` does), ``OptunaSearch._points_to_evaluate``
   (tests/sweeps/test_search.py), ``ray.train._internal.checkpoint_manager`` and
-  ``ray.tune.experiment.trial.Trial`` (tests/ray_state_helpers.py: state written as Ray does).
+  ``ray.tune.experiment.trial.Trial`` (tests/helpers/ray_state_helpers.py: state written as Ray
+  does).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from segmodels.config import TrialConfig
 from segmodels.data import SegmentationData
+from segmodels.training import TrialConfig
 from sweeps.grids import Grid
 from sweeps.resources import hardware_summary
 from sweeps.settings import SweepError, SweepSettings

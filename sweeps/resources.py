@@ -11,8 +11,7 @@ from typing import Any
 
 import yaml
 
-from segmodels.config import TrialConfig
-from segmodels.precision import architecture
+from segmodels.training import TrialConfig
 from sweeps.cluster_checks import autoscaler_capacity
 from sweeps.packing import WHOLE_GPU, cpus_for_share, gpu_share
 from sweeps.search import split_tune_config
@@ -105,7 +104,7 @@ def describe_resources(resources: dict[str, Any], configs: Mapping[str, TrialCon
     groups: dict[tuple[float, float], list[str]] = {}
     for label, r in by_point.items():
         names = groups.setdefault((r["gpu"], r["cpu"]), [])
-        name = architecture(configs[label])
+        name = configs[label].architecture
         if name not in names:
             names.append(name)
     return "GPU shared by architecture (--gpus-per-trial auto): " + "; ".join(

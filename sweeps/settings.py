@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from segmodels.data import cache_root
 from segmodels.errors import SegsweepError
-from segmodels.synthetic import SYNTHETIC_DIR
 from sweeps.storage import DEFAULT_STORAGE, is_remote_storage
 
-CACHE_DIR = SYNTHETIC_DIR.parent  # $SEGSWEEP_CACHE, default ~/.cache/segsweep
+CACHE_DIR = cache_root()  # $SEGSWEEP_CACHE, default ~/.cache/segsweep
 AUTO = "auto"  # --gpus-per-trial: each architecture's share (sweeps/packing.py)
 
 

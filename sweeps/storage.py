@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from segmodels.checkpoint import CHECKPOINT_FILE
+from segmodels.training import CHECKPOINT_FILE
 
 DEFAULT_STORAGE = "./runs"
 SWEEP_FILE = "segsweep.json"

@@ -15,10 +15,14 @@ from typing import Any
 import ray
 from ray import tune
 
-from segmodels.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
-from segmodels.config import trial_settings
 from segmodels.data import SegmentationData
-from segmodels.trial import train_trial
+from segmodels.training import (
+    CHECKPOINT_FILE,
+    load_checkpoint,
+    save_checkpoint,
+    train_trial,
+    trial_settings,
+)
 from sweeps.search import split_tune_config
 from sweeps.storage import META_FILE
 

@@ -8,7 +8,7 @@ augmentation, lr, crop size, epochs, batch size, ... every ``TrialConfig`` field
 own back. Only public attributes of Ray's ``Trial`` change; what each callback reads, and
 MLflow's private ``_trial_runs`` (its run per trial, kept across a resume; read through
 ``sweeps.ray_state``), are those of the Ray version pinned in pyproject.toml:
-tests/sweeps/test_tracking.py (MLflow) and tests/test_tracking_e2e.py (every store) check what
+tests/sweeps/test_tracking.py (MLflow) and tests/e2e/test_tracking.py (every store) check what
 the trackers received after an upgrade.
 
 Imports Ray: ``sweeps.tracking`` (the registry the CLI reads) loads this module only to build a
@@ -26,7 +26,7 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 from ray.air.integrations.wandb import WandbLoggerCallback
 from ray.tune.logger import TBXLoggerCallback
 
-from segmodels.config import TrialConfig, trial_settings
+from segmodels.training import TrialConfig, trial_settings
 from sweeps.ray_state import mlflow_trial_runs
 from sweeps.search import POINT_KEY, split_tune_config
 

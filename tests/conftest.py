@@ -13,7 +13,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 @pytest.fixture(scope="session")
 def tiny_dataset_dir(tmp_path_factory):
     """A small synthetic dataset (8 train / 3 val images of 96x128) on disk."""
-    from segmodels import synthetic
+    from segmodels.data import synthetic
 
     root = tmp_path_factory.mktemp("tiny_synthetic")
     return synthetic.generate(root, n_train=8, n_test=3, seed=0, height=96, width=128)
@@ -24,6 +24,28 @@ def tiny_data(tiny_dataset_dir):
     from segmodels import load_dataset
 
     return load_dataset(tiny_dataset_dir)
+
+
+class DecodeCounter:
+    """Image and mask files decoded by dataset loads in this process (decoding workers
+    included) since the fixture started."""
+
+    count = 0
+
+
+@pytest.fixture
+def decodes(monkeypatch) -> DecodeCounter:
+    from segmodels.data import dataset
+
+    counter, decode_pairs = DecodeCounter(), dataset.decode_pairs
+
+    def counted(*args, **kwargs):
+        results = decode_pairs(*args, **kwargs)
+        counter.count += sum(r.files_decoded for r in results)
+        return results
+
+    monkeypatch.setattr(dataset, "decode_pairs", counted)
+    return counter
 
 
 @pytest.fixture

@@ -1,5 +1,11 @@
-"""Imports flow one way, ``segmodels`` <- ``sweeps`` <- ``analysis`` <- ``tune_app``, and never
-in a circle (STYLE.md, convention 11).
+"""Imports flow one way, ``segmodels`` <- ``sweeps`` <- ``analysis`` <- ``tune_app`` <- ``bench``,
+never in a circle, and ``segmodels`` is three wings with faces (docs/style.md, "Imports"):
+
+- ``segmodels.data`` and ``segmodels.models`` import of segmodels only the ground (``errors``,
+  ``classes``, ``colors``) and never each other; ``segmodels.data`` never imports torch;
+- nothing in segmodels imports ``segmodels.training`` but the package face and ``__main__``;
+- code outside a wing imports from the wing's face (``segmodels.data``), never from one of its
+  inner modules (``segmodels.data.dataset``).
 
 The source is read with ``ast``, nothing is imported, so an import inside a function or under
 ``if TYPE_CHECKING:`` counts like one at the top of a module: each is a dependency a reader must
@@ -16,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("segmodels", "sweeps", "analysis", "tune_app")  # each may import those before it
+LAYERS = ("segmodels", "sweeps", "analysis", "tune_app", "bench")  # each may import those before
+WINGS = ("segmodels.data", "segmodels.models", "segmodels.training")
+GROUND = ("segmodels.errors", "segmodels.classes", "segmodels.colors")
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,7 @@ class Import:
     line: int
     text: str  # the import statement, on one line
     context: str  # "", " (in a function)", " (under if TYPE_CHECKING)"
+    via: str = ""  # the module the statement names (a face, where the target is a wing's inner)
 
     def __str__(self) -> str:
         return (f"{self.path}:{self.line}: {self.importer} imports {self.target}: "
@@ -142,7 +151,7 @@ def find_imports(root: Path) -> list[Import]:
                 handed_on = is_package and target.startswith(module + ".")
                 if target != module and not handed_on:
                     imports.append(Import(module, target, str(files[module].relative_to(root)),
-                                          s.line, s.text, s.context))
+                                          s.line, s.text, s.context, s.base))
     return imports
 
 
@@ -150,6 +159,40 @@ def layer_violations(imports: list[Import]) -> list[Import]:
     """Imports of a layer above the importer's own."""
     rank = {layer: i for i, layer in enumerate(LAYERS)}
     return [i for i in imports if rank[_top(i.target)] > rank[_top(i.importer)]]
+
+
+def wing_of(module: str) -> str | None:
+    return next((w for w in WINGS if module == w or module.startswith(w + ".")), None)
+
+
+def wing_violations(imports: list[Import]) -> list[str]:
+    """Imports that break the wings' rules (the module docstring), each with the rule."""
+    bad = []
+    for imp in imports:
+        own, target, via = wing_of(imp.importer), wing_of(imp.target), wing_of(imp.via)
+        if via is not None and via != own and imp.via != via:
+            bad.append(f"{imp}: import from the face {via}, not its inner module")
+        if (own in ("segmodels.data", "segmodels.models") and _top(imp.target) == "segmodels"
+                and target != own and imp.target not in GROUND):
+            bad.append(f"{imp}: {own} imports only the ground ({', '.join(GROUND)})")
+        if (target == "segmodels.training" and _top(imp.importer) == "segmodels"
+                and own != target and imp.importer not in ("segmodels", "segmodels.__main__")):
+            bad.append(f"{imp}: only the package face and __main__ import the training wing")
+    return bad
+
+
+def third_party_imports(root: Path, wing: str, packages: tuple[str, ...]) -> list[str]:
+    """Every import of one of ``packages`` by a module of ``wing``, wherever it sits."""
+    found = []
+    for module, path in module_files(root).items():
+        if wing_of(module) != wing:
+            continue
+        source = path.read_text()
+        collector = _Collector(module, path.name == "__init__.py", source)
+        collector.visit(ast.parse(source, str(path)))
+        found += [f"{path.relative_to(root)}:{s.line}: {s.text}{s.context}"
+                  for s in collector.found if _top(s.base) in packages]
+    return found
 
 
 def _reachable(start: str, graph: dict[str, dict[str, Import]]) -> set[str]:
@@ -206,6 +249,18 @@ def test_each_layer_imports_only_the_layers_below_it():
         "(STYLE.md 11):\n" + "\n".join(f"  {imp}" for imp in bad))
 
 
+def test_segmodels_is_three_wings_with_faces():
+    bad = wing_violations(find_imports(ROOT))
+    assert not bad, ("segmodels' wings (docs/style.md, Imports):\n"
+                     + "\n".join(f"  {b}" for b in bad))
+
+
+def test_the_data_wing_never_imports_torch():
+    found = third_party_imports(ROOT, "segmodels.data", ("torch", "torchvision"))
+    assert not found, "segmodels.data turns files into numpy arrays, without torch:\n" + \
+        "\n".join(f"  {f}" for f in found)
+
+
 def test_no_import_cycle_between_modules():
     cycles = import_cycles(find_imports(ROOT))
     assert not cycles, "\n".join(map(_explain, cycles))
@@ -235,3 +290,41 @@ def test_lazy_type_only_and_relative_imports_count(tmp_path):
         ("segmodels.b", "segmodels.a", 2, " (in a function)"),
     ]
     assert ("sweeps.x", "segmodels.a") in {(i.importer, i.target) for i in imports}
+
+
+def test_each_wing_rule_catches_a_planted_violation(tmp_path):
+    """The rules above fail on a violation of each, wherever it hides; what they allow passes."""
+    files = {
+        "segmodels/__init__.py": "from segmodels.training import T\n",  # the face: allowed
+        "segmodels/__main__.py": "from segmodels.training import T\n",  # allowed
+        "segmodels/errors.py": "E = 1\n",
+        "segmodels/metrics.py": "def f():\n    from segmodels.training import T\n",
+        "segmodels/data/__init__.py": "from segmodels.data.a import A\n",
+        "segmodels/data/a.py": "from segmodels.errors import E\n"
+                               "from segmodels.models import B\nA = 1\n",
+        "segmodels/data/c.py": "def load():\n    import torch\n",
+        "segmodels/models/__init__.py": "from segmodels.models.b import B\n",
+        "segmodels/models/b.py": "from segmodels.training.t import T\nB = 1\n",
+        "segmodels/training/__init__.py": "from segmodels.training.t import T\n",
+        "segmodels/training/t.py": "from segmodels.data import A\n"
+                                   "from segmodels.models.b import B\nT = 1\n",
+        "sweeps/__init__.py": "",
+        "sweeps/x.py": "from segmodels.data import A\nfrom segmodels.data.a import A as A2\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    bad = wing_violations(find_imports(tmp_path))
+    assert sorted(b.split(": ", 1)[0] + " | " + b.rsplit(": ", 1)[1] for b in bad) == sorted([
+        "segmodels/data/a.py:2 | segmodels.data imports only the ground "
+        f"({', '.join(GROUND)})",
+        "segmodels/metrics.py:2 | only the package face and __main__ import the training wing",
+        "segmodels/models/b.py:1 | import from the face segmodels.training, not its inner module",
+        "segmodels/models/b.py:1 | only the package face and __main__ import the training wing",
+        "segmodels/models/b.py:1 | segmodels.models imports only the ground "
+        f"({', '.join(GROUND)})",
+        "segmodels/training/t.py:2 | import from the face segmodels.models, not its inner module",
+        "sweeps/x.py:2 | import from the face segmodels.data, not its inner module",
+    ])
+    assert third_party_imports(tmp_path, "segmodels.data", ("torch",)) == [
+        "segmodels/data/c.py:2: import torch (in a function)"]

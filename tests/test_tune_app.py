@@ -262,7 +262,7 @@ def test_a_sweep_whose_trials_failed_exits_1_naming_them_and_how_to_resume(
 
 def test_cli_choices_are_the_registries_keys():
     # One list per choice: a new optimizer, schedule, search or scheduler reaches the CLI alone.
-    from segmodels.optim import LR_SCHEDULERS, OPTIMIZERS
+    from segmodels.training.optim import LR_SCHEDULERS, OPTIMIZERS
     from sweeps.search import SCHEDULERS, SEARCHES
 
     choices = {a.dest: a.choices for a in tune_app.build_parser()._actions}

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def sweep_dir(tmp_path_factory) -> Path:
     """STORAGE/t of a finished 4-trial sweep (FIFO, 2 epochs)."""
-    from segmodels import synthetic
+    from segmodels.data import synthetic
 
     if os.environ.get("ANALYSIS_TEST_SWEEP"):
         return Path(os.environ["ANALYSIS_TEST_SWEEP"])

@@ -1,5 +1,6 @@
 """On PYTHONPATH, makes ``import ray`` fail, as on the GPU machines benchmarks run on (their
-Python has no Ray): tests/test_bench.py runs the GPU benchmarks so, which keeps them Ray-free."""
+Python has no Ray): tests/bench/test_bench.py runs the GPU benchmarks so, which keeps them
+Ray-free."""
 
 import sys
 

@@ -152,8 +152,8 @@ def test_point_set_that_would_merge_two_points_is_refused(tmp_path):
 
 
 def test_a_fixed_backbone_does_not_reach_unet(tmp_path):
-    from segmodels.config import TrialConfig
-    from segmodels.registry import create_model
+    from segmodels.models.registry import create_model
+    from segmodels.training.config import TrialConfig
 
     path = tmp_path / "vgg.yaml"
     path.write_text("axes:\n  model: [unet, deeplab]\nfixed:\n  backbone: vgg11_bn\n"
@@ -176,7 +176,7 @@ def test_zoo_grid_is_the_courses_four_models_and_four_of_smps():
 
 
 def test_losses_grid_compares_every_loss_on_one_architecture():
-    from segmodels.losses import list_losses
+    from segmodels.training.losses import list_losses
 
     grid = load_grid("losses")
     assert [p["loss"] for p in grid.points] == list_losses()

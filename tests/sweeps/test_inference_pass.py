@@ -28,9 +28,16 @@ def test_analysis_prefers_the_quiet_timings_and_keeps_the_trials_own(tmp_path):
     assert trials["inference_ms_cpu_in_trial"].tolist() == [30.0, 40.0]
 
 
+def _time_after_sweep(prepared, threads: int, on_gpu: bool):
+    from sweeps.inference_pass import time_after_sweep
+
+    return time_after_sweep(prepared.settings, prepared.grid.by_label(), prepared.fixed,
+                            threads=threads, on_gpu=on_gpu)
+
+
 def _prepared(tmp_path):
     from sweeps.grids import Grid
-    from sweeps.runner import PreparedSweep
+    from sweeps.prepare import PreparedSweep
     from sweeps.settings import SweepSettings
 
     points = [{"model": "unet", "augment": False}, {"model": "unet", "augment": True}]
@@ -41,7 +48,7 @@ def _prepared(tmp_path):
 def test_a_resumed_sweep_that_finished_its_timing_pass_times_nothing(tmp_path, monkeypatch):
     # `--resume` of a finished sweep timed every architecture again (84 s on 2 cores for a
     # resume with nothing to do).
-    from sweeps import runner
+    from sweeps import inference_pass
 
     prepared = _prepared(tmp_path)
     stored = {label: {"ms": 12.0} for label in prepared.grid.labels}
@@ -51,22 +58,22 @@ def test_a_resumed_sweep_that_finished_its_timing_pass_times_nothing(tmp_path, m
     def no_timing(*args, **kwargs):
         raise AssertionError("timed again")
 
-    monkeypatch.setattr(runner, "time_architectures", no_timing)
-    cpu, gpu = runner.time_inference_after_sweep(prepared, threads=1, on_gpu=False)
+    monkeypatch.setattr(inference_pass, "time_architectures", no_timing)
+    cpu, gpu = _time_after_sweep(prepared, threads=1, on_gpu=False)
     assert cpu == stored and gpu == {}
 
 
 def test_only_the_architectures_without_a_timing_are_timed(tmp_path, monkeypatch):
-    from sweeps import runner
+    from sweeps import inference_pass
 
     prepared = _prepared(tmp_path)
     (tmp_path / "done").mkdir()
     (tmp_path / "done" / INFERENCE_FILE).write_text(json.dumps({"unet/aug": {"ms": 12.0}}))
     asked = []
-    monkeypatch.setattr(runner, "time_architectures",
+    monkeypatch.setattr(inference_pass, "time_architectures",
                         lambda todo, fixed, threads: asked.append(set(todo)) or
                         {label: {"ms": 5.0} for label in todo})
-    cpu, _ = runner.time_inference_after_sweep(prepared, threads=1, on_gpu=False)
+    cpu, _ = _time_after_sweep(prepared, threads=1, on_gpu=False)
     assert asked == [{"unet/no-aug"}]
     assert json.loads((tmp_path / "done" / INFERENCE_FILE).read_text()) == cpu == {
         "unet/aug": {"ms": 12.0}, "unet/no-aug": {"ms": 5.0}}
@@ -76,7 +83,7 @@ def test_gpu_timing_asks_ray_for_a_whole_gpu_when_the_trials_used_gpus(tmp_path,
     # A cluster's head node (where the driver runs) has no GPU: the pass runs as a Ray task.
     import ray
 
-    from sweeps import inference_pass, runner
+    from sweeps import inference_pass
     from sweeps.storage import INFERENCE_GPU_FILE
 
     requests = []
@@ -91,15 +98,15 @@ def test_gpu_timing_asks_ray_for_a_whole_gpu_when_the_trials_used_gpus(tmp_path,
 
     monkeypatch.setattr(ray, "remote", fake_remote)
     monkeypatch.setattr(ray, "get", lambda ref: ref)
-    monkeypatch.setattr(runner, "time_architectures",
+    monkeypatch.setattr(inference_pass, "time_architectures",
                         lambda todo, fixed, threads: {label: {"ms": 9.0} for label in todo})
     prepared = _prepared(tmp_path)
-    cpu, gpu = runner.time_inference_after_sweep(prepared, threads=1, on_gpu=True)
+    cpu, gpu = _time_after_sweep(prepared, threads=1, on_gpu=True)
     assert requests and requests[0]["num_gpus"] == 1
     assert set(gpu) == set(prepared.grid.labels) and gpu["unet/aug"]["ms"] == 1.5
     assert json.loads((tmp_path / "done" / INFERENCE_GPU_FILE).read_text()) == gpu
     requests.clear()
-    runner.time_inference_after_sweep(prepared, threads=1, on_gpu=False)
+    _time_after_sweep(prepared, threads=1, on_gpu=False)
     assert not requests  # CPU-only trials: no GPU asked for
     assert inference_pass.missing(prepared.grid.by_label(), gpu) == {}
 
@@ -118,14 +125,14 @@ def test_analysis_prefers_the_quiet_gpu_timings(tmp_path):
 def test_a_failed_timing_pass_keeps_the_sweeps_results(tmp_path, monkeypatch, capsys):
     # A preempted GPU node or a CUDA error in the pass must not cost the ranking and report of
     # a sweep that finished; --resume retries the pass.
-    from sweeps import runner
+    from sweeps import inference_pass
 
     def preempted(todo, fixed):
         raise RuntimeError("node preempted")
 
-    monkeypatch.setattr(runner, "time_architectures",
+    monkeypatch.setattr(inference_pass, "time_architectures",
                         lambda todo, fixed, threads: {label: {"ms": 9.0} for label in todo})
-    monkeypatch.setattr(runner, "time_architectures_on_a_gpu", preempted)
-    cpu, gpu = runner.time_inference_after_sweep(_prepared(tmp_path), threads=1, on_gpu=True)
+    monkeypatch.setattr(inference_pass, "time_architectures_on_a_gpu", preempted)
+    cpu, gpu = _time_after_sweep(_prepared(tmp_path), threads=1, on_gpu=True)
     assert len(cpu) == 2 and gpu == {}
     assert "GPU timing pass failed (RuntimeError: node preempted)" in capsys.readouterr().err

@@ -6,9 +6,8 @@ import pickle
 
 import pytest
 
-from segmodels.config import TrialConfig, trial_settings
-from segmodels.precision import architecture
-from segmodels.registry import model_configs
+from segmodels.models.registry import model_configs
+from segmodels.training.config import TrialConfig, trial_settings
 from sweeps import packing
 from sweeps.grids import load_grid
 from sweeps.resources import (
@@ -34,9 +33,9 @@ def homework_configs() -> dict[str, TrialConfig]:
 def test_each_homework_architecture_gets_its_documented_share_and_cpus(gpus):
     node = {"CPU": 32.0, "GPU": float(gpus)}
     configs = homework_configs()
-    assert {architecture(c) for c in configs.values()} == set(DOCUMENTED)
+    assert {c.architecture for c in configs.values()} == set(DOCUMENTED)
     for cfg in configs.values():
-        share = DOCUMENTED[architecture(cfg)]
+        share = DOCUMENTED[cfg.architecture]
         assert packing.trial_resources(cfg, 32, gpus) == {"cpu": 32 / gpus * share, "gpu": share}
     requests = resources_per_trial(SweepSettings(), len(configs), node, configs)
     assert requests["by_point"] == {
@@ -60,7 +59,7 @@ def test_the_rule_is_the_fewest_trials_per_gpu_within_ten_percent_of_the_best():
 
 @pytest.mark.parametrize("config", model_configs(), ids=lambda c: "/".join(map(str, c.values())))
 def test_every_course_architecture_has_a_measured_or_judged_share(config):
-    label = architecture(TrialConfig.from_dict(config))
+    label = TrialConfig.from_dict(config).architecture
     assert (label in packing.MEASURED) != (label in packing.JUDGED), label
 
 

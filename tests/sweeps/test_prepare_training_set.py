@@ -3,7 +3,7 @@ starts; a few crops train in one smaller batch, and ``prepare`` says so."""
 
 import pytest
 
-from sweeps import runner
+from sweeps.prepare import prepare
 from sweeps.settings import SweepError, SweepSettings
 
 
@@ -15,12 +15,12 @@ def _settings(tmp_path, data, **overrides):
 def test_a_single_training_crop_is_refused_before_ray_starts(tmp_path):
     import ray
 
-    from segmodels import synthetic
+    from segmodels.data import synthetic
 
     one = synthetic.generate(tmp_path / "one", n_train=1, n_test=1, seed=0, height=96,
                              width=128)
     with pytest.raises(SweepError) as info:
-        runner.prepare(_settings(tmp_path, one, batch_size=4))
+        prepare(_settings(tmp_path, one, batch_size=4))
     message = str(info.value)
     assert message.startswith("grid point ")
     for figure in ("1 crop(s) per epoch", "1 image(s)", "batch_size 4", "--crops-per-image to 4"):
@@ -31,11 +31,11 @@ def test_a_single_training_crop_is_refused_before_ray_starts(tmp_path):
 
 def test_a_set_smaller_than_a_batch_is_said_before_ray_starts(tmp_path, tiny_dataset_dir,
                                                              capsys):
-    runner.prepare(_settings(tmp_path, tiny_dataset_dir, batch_size=16))  # 8 training images
+    prepare(_settings(tmp_path, tiny_dataset_dir, batch_size=16))  # 8 training images
     err = capsys.readouterr().err
     assert err.count("note: the training set gives 8 crop(s) per epoch") == 1, err
     assert "batch_size 16" in err and "training in batches of 8" in err
-    runner.prepare(_settings(tmp_path, tiny_dataset_dir, batch_size=16, crops_per_image=2))
+    prepare(_settings(tmp_path, tiny_dataset_dir, batch_size=16, crops_per_image=2))
     assert "note: the training set" not in capsys.readouterr().err
 
 
@@ -50,7 +50,7 @@ def test_batch_size_one_is_refused_for_a_model_it_cannot_train(tmp_path, tiny_da
     aspp = tmp_path / "aspp.yaml"
     aspp.write_text("axes:\n  model: [deeplab]\n  backbone: [resnet18]\n  aspp: [true]\n")
     with pytest.raises(SweepError, match="batch_size 1 cannot train this model.*--batch-size 2"):
-        runner.prepare(settings(aspp))
+        prepare(settings(aspp))
     unet = tmp_path / "unet.yaml"
     unet.write_text("axes:\n  model: [unet]\n")
-    assert runner.prepare(settings(unet)).fixed["batch_size"] == 1
+    assert prepare(settings(unet)).fixed["batch_size"] == 1

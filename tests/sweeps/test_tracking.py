@@ -182,16 +182,16 @@ def test_trials_a_kill_abandoned_are_marked_failed_the_finished_keep_their_value
 
 
 def test_resume_keeps_the_sweeps_own_trackers(tmp_path, tiny_dataset_dir):
-    from sweeps import runner
+    from sweeps.prepare import prepare
     from sweeps.record import write_sweep_record
 
-    started = runner.prepare(SweepSettings(grid="smoke", data=str(tiny_dataset_dir),
+    started = prepare(SweepSettings(grid="smoke", data=str(tiny_dataset_dir),
                                            storage=str(tmp_path), trackers=["mlflow"],
                                            overrides={"crop_size": 64, "batch_size": 4}))
     write_sweep_record(started.settings, started.grid, started.fixed, started.data,
                        scheduler_reason="", resources={"cpu": 1, "gpu": 0}, cluster={"CPU": 1})
-    resumed = runner.prepare(SweepSettings(name="smoke", storage=str(tmp_path), resume=True))
+    resumed = prepare(SweepSettings(name="smoke", storage=str(tmp_path), resume=True))
     assert resumed.settings.trackers == ["mlflow"]
     with pytest.raises(SweepError, match="with its own trackers \\(mlflow\\); drop --tracker"):
-        runner.prepare(SweepSettings(name="smoke", storage=str(tmp_path), resume=True,
+        prepare(SweepSettings(name="smoke", storage=str(tmp_path), resume=True,
                                      trackers=["wandb"]))

@@ -92,7 +92,7 @@ def test_a_trial_sharing_a_gpu_caps_its_memory_to_the_share_ray_gave_it(
     import torch
     from ray.tune.execution.placement_groups import PlacementGroupFactory
 
-    from segmodels import device_data, trial
+    from segmodels.training import device_data, trial
 
     calls = []
     monkeypatch.setattr(device_data, "_process_share", 1.0)  # restored after the test

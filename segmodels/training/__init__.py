@@ -1,0 +1,117 @@
+"""The training wing: one trial, from a configuration and decoded data to checkpoints and rows.
+
+- ``config``: ``TrialConfig``, the one authority on a trial's settings, and their merge.
+- ``losses``, ``optim``: the registries of losses, optimizers and learning-rate schedules.
+- ``precision``: what ``precision=auto`` and ``memory_format=auto`` resolve to on a device.
+- ``batches``: how an epoch's crops are cut into batches (never a batch of one).
+- ``crops_cpu``, ``crops_device``: the two paths of training crops and augmentation, the CPU
+  one (albumentations in DataLoader workers) and the device one (kornia, batched on the GPU).
+- ``device_data``: where the decoded splits live while a trial trains on a GPU.
+- ``eval_batches``: whole validation images, batched by size, and per-image confusions.
+- ``module``: the Lightning module; ``trial``: ``train_trial``, one trial's loop and reports.
+- ``checkpoint``: checkpoints that rebuild their model alone.
+
+``module`` and ``trial`` import Lightning; their names load on first use, so a program that
+only reads configurations or checkpoints does not pay for it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from segmodels.training import config, device_data
+from segmodels.training.batches import EpochBatches, batch_sizes, training_batch_size
+from segmodels.training.checkpoint import (
+    CHECKPOINT_FILE,
+    CheckpointError,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
+from segmodels.training.config import TrialConfig, check_value, parse_value, trial_settings
+from segmodels.training.crops_cpu import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    CropDataset,
+    WholeImageDataset,
+    normalize_image,
+    seed_crop_worker,
+)
+from segmodels.training.crops_device import DeviceCrops
+from segmodels.training.eval_batches import ValidationBatches, image_confusions, pixels_per_batch
+from segmodels.training.losses import (
+    LOSSES,
+    NEEDS_CLASS_WEIGHTS,
+    build_loss,
+    class_weights,
+    list_losses,
+)
+from segmodels.training.optim import LR_SCHEDULERS, OPTIMIZERS
+from segmodels.training.precision import FP32_ON_GPU, resolve_memory_format, resolve_precision
+
+if TYPE_CHECKING:
+    from segmodels.training import trial
+    from segmodels.training.module import SegmentationModule
+    from segmodels.training.trial import LocalReporter, Reporter, loader_settings, train_trial
+
+_WITH_LIGHTNING = {
+    "SegmentationModule": "segmodels.training.module",
+    "LocalReporter": "segmodels.training.trial",
+    "Reporter": "segmodels.training.trial",
+    "loader_settings": "segmodels.training.trial",
+    "train_trial": "segmodels.training.trial",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The names that import Lightning, loaded when first asked for."""
+    if name == "trial":
+        return importlib.import_module("segmodels.training.trial")
+    if name in _WITH_LIGHTNING:
+        return getattr(importlib.import_module(_WITH_LIGHTNING[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "FP32_ON_GPU",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "LOSSES",
+    "LR_SCHEDULERS",
+    "NEEDS_CLASS_WEIGHTS",
+    "OPTIMIZERS",
+    "CheckpointError",
+    "CropDataset",
+    "DeviceCrops",
+    "EpochBatches",
+    "LocalReporter",
+    "Reporter",
+    "SegmentationModule",
+    "TrialConfig",
+    "ValidationBatches",
+    "WholeImageDataset",
+    "batch_sizes",
+    "build_loss",
+    "check_value",
+    "class_weights",
+    "config",
+    "device_data",
+    "image_confusions",
+    "list_losses",
+    "load_checkpoint",
+    "loader_settings",
+    "model_from_checkpoint",
+    "normalize_image",
+    "parse_value",
+    "pixels_per_batch",
+    "resolve_memory_format",
+    "resolve_precision",
+    "save_checkpoint",
+    "seed_crop_worker",
+    "train_trial",
+    "training_batch_size",
+    "trial",
+    "trial_settings",
+]

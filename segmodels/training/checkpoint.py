@@ -1,0 +1,69 @@
+"""Trial checkpoints: a plain dict of tensors and Python values, loaded with
+``torch.load(weights_only=True)`` so a checkpoint file can never execute code.
+
+A checkpoint carries its ``TrialConfig`` so it alone rebuilds its model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from segmodels.classes import NUM_CLASSES
+from segmodels.errors import SegsweepError
+
+FORMAT = "segsweep-checkpoint"
+VERSION = 1
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+class CheckpointError(SegsweepError, ValueError):
+    """A file that is not a readable segsweep checkpoint; the message names it."""
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write atomically (temp file + rename) so a crash never leaves a half-written checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+        raise CheckpointError(
+            f"{path}: not a readable segsweep checkpoint ({type(exc).__name__}: {reason}); "
+            "it may be truncated (disk full, interrupted copy) or not a checkpoint at all. "
+            "Only files written by segsweep load; arbitrary pickles are refused."
+        ) from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a segsweep checkpoint (no '{FORMAT}' marker)")
+    return state
+
+
+def model_from_checkpoint(path: str | Path, map_location: str = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild the trained model from a checkpoint alone; returns (model in eval mode, state)."""
+    from segmodels.models import create_model
+    from segmodels.training.config import TrialConfig
+
+    state = load_checkpoint(path, map_location)
+    cfg = TrialConfig.from_dict(state["config"])
+    # Weights come from the checkpoint: never download ImageNet weights to be overwritten.
+    args = {**cfg.model_args(), "pretrained": None}
+    model = create_model(cfg.model, num_classes=state.get("num_classes", NUM_CLASSES), **args)
+    model.load_state_dict(state["model"])
+    return model.eval(), state

@@ -1,0 +1,292 @@
+"""Prepare a sweep: every check that can fail (grid, dataset, numbers, storage, name, model
+options, pretrained weights) runs here, before Ray starts and before anything is written to
+storage; a resumed sweep is re-validated against what it stored. ``sweeps.runner`` then runs
+what this returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from segmodels.data import (
+    SYNTHETIC_DIR,
+    DatasetError,
+    SegmentationData,
+    ensure_generated,
+    load_dataset,
+)
+from segmodels.errors import ConfigError
+from segmodels.models import create_model, fetch_all, weights_of
+from segmodels.training import (
+    NEEDS_CLASS_WEIGHTS,
+    TrialConfig,
+    class_weights,
+    training_batch_size,
+    trial_settings,
+)
+from sweeps import search, tracking
+from sweeps.grids import (
+    Grid,
+    apply_point_settings,
+    grid_name,
+    load_grid,
+    scratch_where_no_weights,
+)
+from sweeps.record import (
+    read_sweep_record,
+)
+from sweeps.resume_repair import refill_missing_checkpoints, repair_result_files
+from sweeps.settings import AUTO, SweepError, SweepSettings
+from sweeps.storage import SWEEP_FILE
+
+
+@dataclass
+class PreparedSweep:
+    """A sweep checked and resolved: its settings (name, data and scheduler filled in), grid,
+    fixed trial settings and decoded data."""
+
+    settings: SweepSettings
+    grid: Grid
+    fixed: dict[str, Any]
+    data: SegmentationData
+    scheduler_reason: str = ""  # why settings.scheduler: shown at start and in the report
+    cpu_inference: dict[str, dict[str, Any]] = field(default_factory=dict)  # after the sweep
+    gpu_inference: dict[str, dict[str, Any]] = field(default_factory=dict)  # when trials had GPUs
+    from_scratch: list[str] = field(default_factory=list)  # --pretrained, but no weights exist
+
+    def trial_config(self, label: str, searched: dict[str, Any] | None = None) -> TrialConfig:
+        return TrialConfig.from_dict(trial_settings(self.fixed, self.grid.by_label()[label],
+                                                    searched))
+
+
+def _check_model(cfg: TrialConfig) -> None:
+    """Build the model without weights on the meta device (no memory): a bad model option or an
+    architecture/encoder pair smp cannot build fails here, before Ray starts and before any
+    download, not in every trial. A model the meta device cannot build (smp's MiT encoders
+    call ``.item()``) is built on the CPU, where a real error recurs."""
+    import torch
+
+    args = {**cfg.model_args(), "pretrained": None}
+    try:
+        with torch.device("meta"):
+            model = create_model(cfg.model, **args)
+    except RuntimeError:
+        model = create_model(cfg.model, **args)
+    if cfg.batch_size == 1:  # an explicit choice: fine for UNet, fatal for ASPP's pooling
+        device = next(model.parameters()).device
+        try:
+            model.train()(torch.zeros(1, 3, cfg.crop_size, cfg.crop_size, device=device))
+        except ValueError as exc:
+            if "Expected more than 1 value per channel" not in str(exc):
+                raise
+            raise ConfigError("batch_size 1 cannot train this model: a BatchNorm layer (e.g. "
+                              "ASPP's image pooling) sees a single value per channel; use "
+                              "--batch-size 2 or more") from None
+
+
+def _fixed_config(grid: Grid, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The grid's fixed values <- CLI flags (None flags are unset)."""
+    return {**grid.fixed, **{k: v for k, v in overrides.items() if v is not None}}
+
+
+def _load_data(settings: SweepSettings) -> SegmentationData:
+    """The decoded dataset; a folder or file the system will not let us read is a
+    DatasetError naming it, like every other problem of the data."""
+    root = settings.data or SYNTHETIC_DIR.expanduser()
+    try:
+        if settings.data is None:
+            root = ensure_generated(root)
+        return load_dataset(root, image_size=settings.image_size)
+    except OSError as exc:
+        where = exc.filename or root
+        why = exc.strerror or str(exc)
+        hint = " (the synthetic data's cache: set $SEGSWEEP_CACHE to a writable folder)" \
+            if settings.data is None else ""
+        raise DatasetError(f"{where}: cannot be read or written: {why}{hint}") from exc
+
+
+def _check_storage(settings: SweepSettings) -> None:
+    if settings.remote_storage:  # object storage: no folder to probe, but a record may exist
+        if not settings.resume and not settings.overwrite and read_sweep_record(settings):
+            raise SweepError(f"a sweep named {settings.name!r} already exists in "
+                             f"{settings.storage}; use --resume to continue it, --overwrite to "
+                             "replace it, or another --name")
+        return
+    path = Path(settings.storage_path())
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise SweepError(f"--storage {settings.storage}: {probe} is not a writable folder; "
+                         "choose a folder you can write to")
+    exp = Path(settings.experiment_path())
+    if not settings.resume and exp.exists() and any(exp.iterdir()) and not settings.overwrite:
+        raise SweepError(f"a sweep named {settings.name!r} already exists in {path}; use "
+                         "--resume to continue it, --overwrite to replace it, or another --name")
+
+
+def _repair_stored_files(settings: SweepSettings) -> None:
+    """What a killed driver can leave inconsistent (sweeps/resume_repair.py), fixed before
+    Ray reads it; each repair is named on stderr."""
+    if settings.remote_storage:
+        return
+    experiment = Path(settings.experiment_path())
+    for note in repair_result_files(experiment) + refill_missing_checkpoints(experiment):
+        print(f"note: {note}", file=sys.stderr)
+
+
+def _stored_sweep(settings: SweepSettings) -> tuple[SweepSettings, Grid, dict[str, Any], str]:
+    """A resumed sweep continues exactly as it was started: its grid, fixed settings, data and
+    scheduler come from its record; flags that would change them are refused, not silently
+    mixed in. Returns (settings as resumed, grid, fixed settings, why that scheduler)."""
+    settings = dataclasses.replace(settings, name=settings.name or grid_name(settings.grid))
+    record = read_sweep_record(settings)
+    if record is None:
+        raise SweepError(f"--resume: no sweep named {settings.name!r} in {settings.storage} "
+                         f"(no {settings.experiment_path()}/{SWEEP_FILE}); check --name and "
+                         "--storage")
+    fixed = record["fixed"]
+    changed = {k: v for k, v in settings.overrides.items()
+               if v is not None and fixed.get(k, v) != v}
+    if changed:
+        flags = ", ".join(f"--{k.replace('_', '-')} {v} (sweep has {fixed[k]})"
+                          for k, v in changed.items())
+        raise SweepError(f"--resume continues sweep {settings.name!r} as it was started; "
+                         f"drop {flags}, or start a new sweep under another --name")
+    stored = record.get("settings", {})
+    scheduler = stored.get("scheduler") or "asha"  # records before FIFO became the default
+    if settings.scheduler is not None and settings.scheduler != scheduler:
+        raise SweepError(f"--resume continues sweep {settings.name!r} with its own scheduler "
+                         f"({scheduler}); drop --scheduler {settings.scheduler}")
+    stored_root = record["data"]["root"]
+    if settings.data is not None and Path(settings.data).resolve() != Path(stored_root).resolve():
+        raise SweepError(f"--resume: sweep {settings.name!r} was trained on {stored_root}, "
+                         f"not --data {settings.data}")
+    size = record["data"].get("image_size")  # [W, H], or None: decoded as stored
+    size = tuple(size) if size else None
+    if settings.image_size is not None and tuple(settings.image_size) != size:
+        raise SweepError(f"--resume: sweep {settings.name!r} was loaded at --image-size "
+                         f"{'x'.join(map(str, size)) if size else '(none: as stored)'}; drop "
+                         "--image-size")
+    default = Path(stored_root).resolve() == SYNTHETIC_DIR.expanduser().resolve()
+    settings = dataclasses.replace(
+        settings, scheduler=scheduler, image_size=size,
+        data=None if default else stored_root)  # None: regenerated if it was deleted
+    trackers = stored.get("trackers", [])
+    if settings.trackers and set(settings.trackers) != set(trackers):
+        raise SweepError(f"--resume continues sweep {settings.name!r} with its own trackers "
+                         f"({', '.join(trackers) or 'none'}); drop --tracker")
+    num_samples = int(stored.get("num_samples") or 0)
+    if settings.num_samples is not None and settings.num_samples != num_samples:
+        raise SweepError(f"--resume continues sweep {settings.name!r} with its own "
+                         f"--num-samples {num_samples}; drop --num-samples "
+                         f"{settings.num_samples}")
+    settings = dataclasses.replace(settings, trackers=trackers, num_samples=num_samples,
+                                   search=stored.get("search", settings.search))
+    reason = f"the sweep's own ({record.get('scheduler_reason') or 'as it was started'})"
+    grid = Grid(record["grid"], list(record["points"].values()), source=record["grid_source"])
+    return settings, grid, fixed, reason
+
+
+def prepare(settings: SweepSettings) -> PreparedSweep:
+    """All checks that need no Ray; raises SegsweepError subclasses (SweepError, GridError,
+    DatasetError, ConfigError) naming what to change. Cheap checks first, downloads last, and a
+    resume repairs its stored files only once every check has passed. ``settings`` is left as
+    given: the returned sweep holds the resolved copy (name, data, scheduler, samples)."""
+    _check_flags(settings)
+    if settings.resume:
+        settings, grid, fixed, reason = _stored_sweep(settings)
+    else:
+        grid = apply_point_settings(load_grid(settings.grid), settings.point_settings)
+        fixed = _fixed_config(grid, settings.overrides)
+        scheduler, reason = search.resolve_scheduler(settings.search, settings.scheduler,
+                                                     grid.scheduler, grid.source)
+        settings = dataclasses.replace(settings, name=settings.name or grid.name,
+                                       scheduler=scheduler, num_samples=settings.num_samples or 0)
+    tracking.check_trackers(settings.trackers)
+    _check_points(settings, grid, _point_configs(grid, fixed))
+    grid, scratch = scratch_where_no_weights(grid, fixed)
+    configs = _point_configs(grid, fixed)  # as they train: --pretrained only where weights exist
+    _check_storage(settings)
+    data = _load_data(settings)
+    _check_training_sets(configs, TrialConfig.from_dict(fixed).crop_size, data)
+    fetch_all(w for cfg in configs.values()
+              if cfg.pretrained and (w := weights_of(cfg.model, **cfg.model_args())) is not None)
+    if "class_weights" not in fixed and any(c.loss in NEEDS_CLASS_WEIGHTS
+                                            for c in configs.values()):
+        # Once per sweep, from the training split; recorded with the sweep, so a resume keeps them.
+        fixed = {**fixed, "class_weights": class_weights(data.train.masks, len(data.class_names))}
+    if settings.resume:
+        _repair_stored_files(settings)
+    return PreparedSweep(settings, grid, fixed, data, scheduler_reason=reason,
+                         from_scratch=scratch)
+
+
+def _check_flags(settings: SweepSettings) -> None:
+    """The sweep-level flags on their own."""
+    if settings.search not in search.SEARCHES:
+        raise SweepError(f"--search {settings.search!r}: choose from {', '.join(search.SEARCHES)}")
+    if settings.scheduler is not None and settings.scheduler not in search.SCHEDULERS:
+        raise SweepError(f"--scheduler {settings.scheduler!r}: choose from "
+                         f"{', '.join(search.SCHEDULERS)}")
+    if settings.num_samples is not None and settings.num_samples < 0:
+        raise SweepError(f"--num-samples must be >= 0, got {settings.num_samples}")
+    for flag in ("cpus_per_trial", "gpus_per_trial"):
+        value = getattr(settings, flag)
+        if value not in (None, AUTO) and value < 0 or (flag == "cpus_per_trial" and value == 0):
+            raise SweepError(f"--{flag.replace('_', '-')} must be > 0, got {value}")
+    if settings.resume and settings.point_settings:
+        raise SweepError("--resume continues a sweep with the points it was started with; "
+                         "drop --point-set")
+
+
+def _point_configs(grid: Grid, fixed: dict[str, Any]) -> dict[str, TrialConfig]:
+    """label -> the point's trial configuration; a bad value is named with its point."""
+    configs = {}
+    for label, point in grid.by_label().items():
+        try:
+            configs[label] = TrialConfig.from_dict(trial_settings(fixed, point))
+        except ConfigError as exc:
+            raise SweepError(f"grid point {label}: {exc}") from None
+    return configs
+
+
+def _check_points(settings: SweepSettings, grid: Grid,
+                  configs: dict[str, TrialConfig]) -> None:
+    """Every grid point builds (on the meta device) and leaves the searched keys to Optuna."""
+    for label, point in grid.by_label().items():
+        try:
+            _check_model(configs[label])
+        except ConfigError as exc:
+            raise SweepError(f"grid point {label}: {exc}") from None
+        searched = sorted(set(point) & set(search.SEARCHED_KEYS))
+        if settings.search == "optuna" and searched:
+            raise SweepError(f"grid point {label} sets {', '.join(searched)}, which --search "
+                             "optuna proposes itself; drop it from the point or search the grid")
+
+
+def _check_training_sets(configs: dict[str, TrialConfig], crop: int,
+                         data: SegmentationData) -> None:
+    """Crops fit the smallest image; no batch of one crop; a training set smaller than one
+    batch trains in one smaller batch, said here."""
+    if crop > data.smallest_side:
+        raise SweepError(f"--crop-size {crop} is larger than the smallest training image side "
+                         f"({data.smallest_side} px) in {data.root}; use --crop-size <= "
+                         f"{data.smallest_side}")
+    notes: list[str] = []
+    for label, cfg in configs.items():
+        try:
+            _, note = training_batch_size(len(data.train), cfg)
+        except ConfigError as exc:
+            raise SweepError(f"grid point {label}: {exc}") from None
+        if note and note not in notes:
+            notes.append(note)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+
+

@@ -1,0 +1,248 @@
+"""Everything that can be wrong is refused by ``prepare`` before Ray starts or storage changes."""
+
+import json
+
+import pytest
+
+import sweeps.prepare as preparation
+from sweeps.grids import GridError
+from sweeps.prepare import prepare
+from sweeps.record import write_sweep_record
+from sweeps.settings import SweepError, SweepSettings
+from sweeps.storage import SWEEP_FILE
+
+
+def _record(prepared) -> None:
+    write_sweep_record(prepared.settings, prepared.grid, prepared.fixed, prepared.data,
+                       scheduler_reason=prepared.scheduler_reason,
+                       resources={"cpu": 1, "gpu": 0}, cluster={"CPU": 2})
+
+
+def _settings(tmp_path, data, **kw):
+    overrides = {"crop_size": 64, **kw.pop("overrides", {})}
+    return SweepSettings(grid=kw.pop("grid", "smoke"), data=str(data), overrides=overrides,
+                         storage=str(tmp_path / "runs"), **kw)
+
+
+def test_prepare_resolves_fixed_settings_and_name(tmp_path, tiny_dataset_dir):
+    prepared = prepare(_settings(tmp_path, tiny_dataset_dir,
+                                        overrides={"epochs": 3, "lr": None, "crop_size": 64}))
+    assert prepared.settings.name == "smoke"
+    assert prepared.fixed == {"epochs": 3, "crop_size": 64}  # unset flags keep defaults
+    assert prepared.data.synthetic and len(prepared.data.train) == 8
+
+
+def test_bad_grid_fails_before_ray_starts_and_writes_nothing(tmp_path, tiny_dataset_dir):
+    import ray
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("axes:\n  model: [segformer]\n")
+    with pytest.raises(GridError, match="segformer"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, grid=str(bad)))
+    assert not ray.is_initialized()
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"overrides": {"crop_size": 500}}, "crop-size 500 is larger than the smallest"),
+    ({"overrides": {"epochs": 0}}, "epochs must be > 0"),
+    ({"overrides": {"lr": -1.0}}, "lr must be a finite number > 0"),
+    ({"overrides": {"batch_size": 0}}, "batch_size must be > 0"),
+    ({"resume": True, "name": "nope"}, "no sweep named 'nope'"),
+    ({"search": "random"}, "--search 'random'"),
+    ({"cpus_per_trial": 0}, "cpus-per-trial must be > 0"),
+])
+def test_bad_settings_are_refused(tmp_path, tiny_dataset_dir, kw, message):
+    with pytest.raises(ValueError, match=message):
+        prepare(_settings(tmp_path, tiny_dataset_dir, **kw))
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_existing_name_is_refused_unless_resume_or_overwrite(tmp_path, tiny_dataset_dir):
+    exp = tmp_path / "runs" / "smoke"
+    exp.mkdir(parents=True)
+    (exp / SWEEP_FILE).write_text(json.dumps({"kept": True}))
+    with pytest.raises(SweepError, match="already exists.*--resume.*--overwrite"):
+        prepare(_settings(tmp_path, tiny_dataset_dir))
+    assert json.loads((exp / SWEEP_FILE).read_text()) == {"kept": True}
+    prepared = prepare(_settings(tmp_path, tiny_dataset_dir, overwrite=True))
+    _record(prepared)
+    resumed = prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+    assert resumed.grid.labels == prepared.grid.labels and resumed.fixed == prepared.fixed
+
+
+def test_resume_refuses_flags_that_would_change_the_sweep(tmp_path, tiny_dataset_dir):
+    prepared = prepare(_settings(tmp_path, tiny_dataset_dir, overrides={"epochs": 3}))
+    _record(prepared)
+    with pytest.raises(SweepError, match="drop --epochs 5 \\(sweep has 3\\)"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, resume=True,
+                                 overrides={"epochs": 5}))
+    # the same flags again, or none at all, continue it; the grid comes from the record
+    resumed = prepare(SweepSettings(grid="homework", name="smoke", resume=True,
+                                           storage=str(tmp_path / "runs"),
+                                           data=str(tiny_dataset_dir)))
+    assert resumed.grid.labels == prepared.grid.labels and resumed.fixed["epochs"] == 3
+
+
+def test_unwritable_storage_is_refused(tmp_path, tiny_dataset_dir):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    settings = _settings(tmp_path, tiny_dataset_dir)
+    settings.storage = str(blocker / "runs")
+    with pytest.raises(SweepError, match="a-file is not a writable folder"):
+        prepare(settings)
+    assert blocker.read_text() == "not a folder"
+
+
+def test_missing_data_folder_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        prepare(_settings(tmp_path, tmp_path / "nowhere"))
+
+
+def test_storage_uris():
+    assert SweepSettings(storage="s3://bucket/runs", name="x").experiment_path() == "s3://bucket/runs/x"
+    assert SweepSettings(storage="s3://bucket/runs").remote_storage
+    local = SweepSettings(storage="file:///tmp/runs", name="x")
+    assert not local.remote_storage and local.experiment_path() == "/tmp/runs/x"
+
+
+def test_resume_refuses_new_point_settings(tmp_path, tiny_dataset_dir):
+    settings = _settings(tmp_path, tiny_dataset_dir, resume=True, name="x",
+                         point_settings=["*:epochs=2"])
+    with pytest.raises(SweepError, match="drop --point-set"):
+        prepare(settings)
+
+
+def test_point_settings_are_validated_with_the_trial_config(tmp_path, tiny_dataset_dir):
+    prepared = prepare(_settings(tmp_path, tiny_dataset_dir,
+                                        point_settings=["unet/*:crops_per_image=3"]))
+    unet = [p for label, p in prepared.grid.by_label().items() if label.startswith("unet/")]
+    assert unet and all(p["crops_per_image"] == 3 for p in unet)
+    with pytest.raises(SweepError, match="crops_per_image must be > 0"):
+        prepare(_settings(tmp_path, tiny_dataset_dir,
+                                 point_settings=["unet/*:crops_per_image=0"]))
+
+
+def test_optuna_refuses_points_that_fix_what_it_searches(tmp_path, tiny_dataset_dir):
+    settings = _settings(tmp_path, tiny_dataset_dir, search="optuna",
+                         point_settings=["unet/*:lr=0.003"])
+    with pytest.raises(SweepError, match="optuna proposes itself"):
+        prepare(settings)
+
+
+def test_prepare_leaves_its_input_as_given(tmp_path, tiny_dataset_dir):
+    settings = _settings(tmp_path, tiny_dataset_dir)
+    prepared = prepare(settings)
+    assert settings.name is None and settings.scheduler is None
+    assert prepared.settings.name == "smoke" and prepared.settings.scheduler == "fifo"
+
+
+def _grid_file(tmp_path, scheduler=None):
+    path = tmp_path / "mine.yaml"
+    text = "axes:\n  model: [unet]\n  augment: [false, true]\n"
+    path.write_text(text + (f"scheduler: {scheduler}\n" if scheduler else ""))
+    return str(path)
+
+
+@pytest.mark.parametrize("kw, scheduler, why", [
+    ({}, "fifo", "every point trains its full epochs"),  # a named grid
+    ({"grid": "homework"}, "fifo", "every point trains its full epochs"),
+    ({"grid": "yaml"}, "fifo", "every point trains its full epochs"),
+    ({"grid": "yaml-asha"}, "asha", "set by"),
+    ({"search": "optuna"}, "asha", "default for --search optuna"),
+    ({"scheduler": "asha"}, "asha", "--scheduler asha given"),
+    ({"search": "optuna", "scheduler": "fifo"}, "fifo", "--scheduler fifo given"),
+    ({"grid": "yaml-asha", "scheduler": "fifo"}, "fifo", "--scheduler fifo given"),
+])
+def test_the_scheduler_each_kind_of_sweep_runs(tmp_path, tiny_dataset_dir, kw, scheduler, why):
+    # Comparisons train every point its full epochs; a search stops unpromising samples.
+    grid = kw.pop("grid", "smoke")
+    if grid.startswith("yaml"):
+        grid = _grid_file(tmp_path, "asha" if grid == "yaml-asha" else None)
+    prepared = prepare(_settings(tmp_path, tiny_dataset_dir, grid=grid, **kw))
+    assert prepared.settings.scheduler == scheduler
+    assert why in prepared.scheduler_reason
+
+
+def test_resume_keeps_the_sweeps_own_scheduler(tmp_path, tiny_dataset_dir):
+    prepared = prepare(_settings(tmp_path, tiny_dataset_dir, scheduler="asha"))
+    _record(prepared)
+    resumed = prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+    assert resumed.settings.scheduler == "asha" and "--scheduler asha given" in \
+        resumed.scheduler_reason
+    with pytest.raises(SweepError, match="its own scheduler \\(asha\\); drop --scheduler fifo"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, resume=True, scheduler="fifo"))
+
+
+def test_resume_of_a_sweep_recorded_before_fifo_became_the_default(tmp_path, tiny_dataset_dir):
+    prepared = prepare(_settings(tmp_path, tiny_dataset_dir))
+    _record(prepared)
+    record_file = tmp_path / "runs" / "smoke" / SWEEP_FILE
+    record = json.loads(record_file.read_text())
+    record["settings"]["scheduler"] = "asha"  # the old default, recorded as such
+    del record["scheduler_reason"]
+    record_file.write_text(json.dumps(record))
+    resumed = prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+    assert resumed.settings.scheduler == "asha"
+
+
+def test_a_grid_file_with_an_unknown_scheduler_is_refused(tmp_path, tiny_dataset_dir):
+    with pytest.raises(GridError, match="scheduler = 'hyperband' is not valid.*asha, fifo"):
+        prepare(_settings(tmp_path, tiny_dataset_dir,
+                                 grid=_grid_file(tmp_path, "hyperband")))
+
+
+@pytest.mark.parametrize("storage, remote", [
+    ("./runs", False), ("/abs/runs", False), ("file:///tmp/runs", False),
+    ("FILE:///tmp/runs", False), ("s3://bucket/runs", True), ("gs://b/r", True),
+])
+def test_one_answer_to_is_the_storage_remote(storage, remote):
+    # The settings (where files are written) and the cluster warning (whether to warn about a
+    # node-local path) must not disagree.
+    from sweeps.cluster_checks import storage_warning
+
+    nodes = [{"Alive": True}, {"Alive": True}]
+    assert SweepSettings(storage=storage).remote_storage is remote
+    assert (storage_warning(storage, nodes) is None) is remote
+
+
+def test_resume_keeps_the_sweeps_own_number_of_samples(tmp_path, tiny_dataset_dir):
+    prepared = prepare(_settings(tmp_path, tiny_dataset_dir, search="optuna",
+                                        num_samples=3))
+    _record(prepared)
+    resumed = prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+    assert resumed.settings.num_samples == 3 and resumed.settings.search == "optuna"
+    with pytest.raises(SweepError, match="its own --num-samples 3; drop --num-samples 20"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, resume=True, num_samples=20))
+
+
+def test_a_resume_that_is_refused_repairs_nothing(tmp_path, tiny_dataset_dir, monkeypatch):
+    # Repairs rewrite the sweep's files: only a resume that passed every check may run them.
+    prepared = prepare(_settings(tmp_path, tiny_dataset_dir))
+    _record(prepared)
+    from segmodels.data import DatasetError
+
+    repaired = []
+    monkeypatch.setattr(preparation, "_repair_stored_files", repaired.append)
+    load_data = preparation._load_data
+
+    def unreadable(settings):
+        raise DatasetError("data/train/image: cannot be read: permission denied")
+
+    monkeypatch.setattr(preparation, "_load_data", unreadable)
+    with pytest.raises(DatasetError):
+        prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+    assert not repaired
+    monkeypatch.setattr(preparation, "_load_data", load_data)
+    prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+    assert len(repaired) == 1
+
+
+def test_a_sweep_name_taken_on_object_storage_is_refused(tmp_path, tiny_dataset_dir,
+                                                         monkeypatch):
+    # No folder to look at on s3://: the sweep's record says the name is taken.
+    monkeypatch.setattr(preparation, "read_sweep_record", lambda settings: {"grid": "smoke"})
+    settings = _settings(tmp_path, tiny_dataset_dir)
+    settings.storage = "s3://bucket/runs"
+    with pytest.raises(SweepError, match="'smoke' already exists in s3://bucket/runs"):
+        prepare(settings)
