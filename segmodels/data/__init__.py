@@ -13,7 +13,6 @@
 - ``constants``: the cache root (``$SEGSWEEP_CACHE``) and the synthetic marker file.
 """
 
-from segmodels.errors import DatasetError  # the wing's one error, from the ground
 from segmodels.data import cache, memory_check, synthetic
 from segmodels.data.constants import CACHE_ENV, SYNTHETIC_MARKER, cache_root
 from segmodels.data.dataset import (
@@ -26,6 +25,7 @@ from segmodels.data.dataset import (
 from segmodels.data.image_size import ImageSize, format_size, parse_image_size
 from segmodels.data.synthetic import SYNTHETIC_DIR, ensure_generated, is_synthetic
 from segmodels.data.synthetic_floodnet import generate_floodnet
+from segmodels.errors import DatasetError  # the wing's one error, from the ground
 
 __all__ = [
     "CACHE_ENV",

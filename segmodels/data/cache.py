@@ -34,8 +34,8 @@ import PIL
 
 from segmodels.data.constants import cache_root
 from segmodels.data.files import Pair, os_reason
-from segmodels.errors import ConfigError
 from segmodels.data.image_size import ImageSize
+from segmodels.errors import ConfigError
 
 CACHE_VERSION = 1  # bump when decoding or shrinking changes what the arrays hold
 CAP_ENV = "SEGSWEEP_DECODED_CACHE_GB"

@@ -30,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from segmodels.classes import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
 from segmodels.data import cache as data_cache
 from segmodels.data import memory_check
-from segmodels.classes import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
-from segmodels.data.files import is_dir, missing_folder_hint, os_reason, pair_split
-from segmodels.errors import DatasetError
-from segmodels.data.image_size import ImageSize, check_image_size, fit_within, format_size
 from segmodels.data.decode import DecodedPair, PairTask, choose_workers, decode_pairs
+from segmodels.data.files import is_dir, missing_folder_hint, os_reason, pair_split
+from segmodels.data.image_size import ImageSize, check_image_size, fit_within, format_size
+from segmodels.errors import DatasetError
 
 _MAX_LISTED_PROBLEMS = 20
 

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from segmodels.data.files import Pair
-from segmodels.errors import DatasetError
 from segmodels.data.image_io import SIDEWAYS, Decoded, decode_image, decode_mask, shrink_mask
 from segmodels.data.image_size import ImageSize
+from segmodels.errors import DatasetError
 
 # Below this many source pixels (about half a second of decoding on one core) starting worker
 # processes costs more than it saves: the pairs are decoded in this process.

@@ -27,8 +27,8 @@ from PIL import Image, ImageOps
 
 from segmodels.classes import IGNORE_INDEX
 from segmodels.data.files import os_reason
-from segmodels.errors import DatasetError
 from segmodels.data.image_size import ImageSize, fit_within
+from segmodels.errors import DatasetError
 
 EXIF_ORIENTATION = 0x0112
 TURNS = {2: "mirrored left-right", 3: "turned 180°", 4: "mirrored top-bottom",

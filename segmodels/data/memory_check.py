@@ -21,8 +21,8 @@ from pathlib import Path
 from PIL import Image
 
 from segmodels.data.files import Pair
-from segmodels.errors import DatasetError
 from segmodels.data.image_size import ImageSize, fit_within, format_size
+from segmodels.errors import DatasetError
 
 BYTES_PER_PIXEL = 4  # decoded: 3 (RGB image) + 1 (mask)
 GIB = 2**30
