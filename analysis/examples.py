@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
@@ -27,6 +28,7 @@ from segmodels.classes import CLASS_NAMES  # noqa: E402
 from segmodels.colors import PALETTE, colorize  # noqa: E402
 from segmodels.data import Split  # noqa: E402
 from segmodels.training import normalize_image  # noqa: E402
+from sweeps.summary import best_first  # noqa: E402
 
 GOOD_IOU = 0.5  # a window counts as a good example from this IoU up
 FAILED_RECALL = 0.5  # ... and as a failure below this recall
@@ -233,7 +235,8 @@ def build_examples(exp: Experiment, val: Split, out_dir: Path) -> Examples | Non
     candidates = exp.finished.dropna(subset=["best_checkpoint", "best_val_miou"])
     if candidates.empty:
         return None
-    best = candidates.loc[candidates["best_val_miou"].astype(float).idxmax()]
+    best = best_first(candidates.astype({"best_val_miou": float}),
+                      pd.Series(True, index=candidates.index)).iloc[0]
     result = Examples(best["trial_id"], best["name"], Path(best["best_checkpoint"]))
     model, state = model_from_checkpoint(result.checkpoint)
     preds = predict(model, val.images)

@@ -10,8 +10,8 @@
    counting the files the driver's loads decode (``_common.counting_decodes``); during
    ``Tuner.fit`` the dataset folder is renamed away, so a trial that opened a file would fail
    the sweep. Target: exactly one decode per file.
-3. The CPU trial before and after the device data path (issue 16: crops, augmentation and
-   batched validation on the GPU; CPU trials keep albumentations and one image per
+3. The CPU trial before and after the device data path (crops, augmentation and batched
+   validation on the GPU; CPU trials keep albumentations and one image per
    validation pass): ``train_trial`` of ``segmodels`` exported from ``--before`` (git) and of
    the working tree, each in its own process, alternating B A A B, on the same data, model
    (augmented UNet), crops, batch and threads. Crops per second of ``epoch_seconds`` (training
@@ -39,7 +39,7 @@ SMOKE = {"height": 96, "width": 128, "n_train": 4, "crop_size": 32, "batch_size"
          "loader_batches": 2, "model_steps": 1, "points": 2, "sweep_trials": 2,
          "sweep_epochs": 1, "trial_epochs": 2, "trial_rounds": 1, "trial_size": "96x128",
          "trial_crops": 4}
-BEFORE = "6922aab"  # the last commit before the device data path (issue 16)
+BEFORE = "6922aab"  # the last commit before the device data path
 
 
 def build_parser():

@@ -12,16 +12,18 @@ images/s comes within ``TOLERANCE`` (10%) of the best packing measured for its a
 Fewer trials per GPU, when they lose little, mean that each trial finishes sooner, holds
 more CPUs and memory, and reports its epochs sooner (ASHA decides sooner).
 
-Measured (``MEASURED``, issue 21): one H200, bare training loop, bf16 AMP, channels_last, batch
-16, crop 256, 0.6-0.8 GB of GPU memory per process; summed images/s of 1, 2 and 4 processes:
+Measured (``MEASURED``; dated in bench/README.md): one H200, bare training loop, bf16 AMP,
+channels_last, batch 16, crop 256, 0.6-0.8 GB of GPU memory per process; summed images/s of
+1, 2 and 4 processes:
 
 - DeepLab-MobileNetV3-small-ASPP: 724 / 1,366 / 1,463: two trials per GPU (two are 93% of four).
 - DeepLab-ResNet18-ASPP: 1,436 / 1,592 (four not measured): a whole GPU, at the edge (alone is
   90.2% of two; a re-measurement below 90% would make it share).
 
-Judgements (``JUDGED``): no sharing figures, reasoned from issue 16's bare-loop table (H200,
-images/s fp32 / fp32 channels_last / bf16 channels_last). A model that mixed precision speeds up
-much is compute-bound (its GPU is busy), one it does not speed up is launch-bound:
+Judgements (``JUDGED``): no sharing figures, reasoned from the bare-loop table in
+bench/README.md (H200, images/s fp32 / fp32 channels_last / bf16 channels_last). A model that
+mixed precision speeds up much is compute-bound (its GPU is busy), one it does not speed up is
+launch-bound:
 
 - UNet (560 / 1,011 / 1,400: 2.5x) and DeepLab-VGG11-bn with and without ASPP (860 / 1,102 /
   1,324: 1.5x): a whole GPU.
@@ -51,7 +53,8 @@ from segmodels.training import TrialConfig
 TOLERANCE = 0.10  # a packing within 10% of the best measured is as good: fewer trials per GPU
 WHOLE_GPU = 1.0
 
-# Architecture label -> summed training images/s of k processes sharing one H200 (issue 21).
+# Architecture label -> summed training images/s of k processes sharing one H200
+# (bench/README.md, GPU packing).
 MEASURED: dict[str, dict[int, float]] = {
     "deeplab/mobilenet_v3_small/aspp": {1: 724.0, 2: 1366.0, 4: 1463.0},
     "deeplab/resnet18/aspp": {1: 1436.0, 2: 1592.0},

@@ -13,7 +13,7 @@ import yaml
 
 from segmodels.training import TrialConfig
 from sweeps.cluster_checks import autoscaler_capacity
-from sweeps.packing import WHOLE_GPU, cpus_for_share, gpu_share
+from sweeps.packing import WHOLE_GPU, cpus_for_share, trial_resources
 from sweeps.search import split_tune_config
 from sweeps.settings import AUTO, SweepError, SweepSettings
 
@@ -48,30 +48,23 @@ def resources_per_trial(settings: SweepSettings, n_trials: int, cluster: dict[st
     GPU share; without GPUs every trial gets an even share of the CPUs."""
     total_cpu = cluster.get("CPU", 1.0)
     total_gpu = cluster.get("GPU", 0.0)
-    if settings.gpus_per_trial != AUTO:
-        gpus = float(settings.gpus_per_trial)
-        if gpus > total_gpu:
-            raise SweepError(f"--gpus-per-trial {gpus:g} is more than the cluster has "
-                             f"({total_gpu:g} GPUs)")
-        shares: dict[str | None, float] = {None: gpus}
-    elif total_gpu >= 1 and configs:
-        shares = {label: gpu_share(cfg) for label, cfg in configs.items()}
-    else:
-        shares = {None: WHOLE_GPU if total_gpu >= 1 else 0.0}
     if settings.cpus_per_trial is not None and settings.cpus_per_trial > total_cpu:
         raise SweepError(f"--cpus-per-trial {settings.cpus_per_trial:g} is more than the "
                          f"cluster has ({total_cpu:g} CPUs)")
-
-    def request(gpus: float) -> dict[str, float]:
-        if settings.cpus_per_trial is not None:
-            cpus = settings.cpus_per_trial
-        elif gpus > 0:
-            cpus = cpus_for_share(gpus, total_cpu, total_gpu)
-        else:
-            cpus = max(1.0, float(int(total_cpu // max(1, min(n_trials, total_cpu)))))
-        return {"cpu": cpus, "gpu": gpus}
-
-    by_point = {label: request(gpus) for label, gpus in shares.items()}
+    if settings.gpus_per_trial == AUTO and total_gpu >= 1 and configs:
+        by_point: dict[str | None, dict[str, float]] = {
+            label: trial_resources(cfg, total_cpu, total_gpu) for label, cfg in configs.items()}
+    else:
+        gpus = (float(settings.gpus_per_trial) if settings.gpus_per_trial != AUTO
+                else WHOLE_GPU if total_gpu >= 1 else 0.0)
+        if gpus > total_gpu:
+            raise SweepError(f"--gpus-per-trial {gpus:g} is more than the cluster has "
+                             f"({total_gpu:g} GPUs)")
+        cpus = (cpus_for_share(gpus, total_cpu, total_gpu) if gpus > 0
+                else max(1.0, float(int(total_cpu // max(1, min(n_trials, total_cpu))))))
+        by_point = {None: {"cpu": cpus, "gpu": gpus}}
+    if settings.cpus_per_trial is not None:
+        by_point = {label: {**r, "cpu": settings.cpus_per_trial} for label, r in by_point.items()}
     largest = max(by_point.values(), key=lambda r: (r["gpu"], r["cpu"]))
     if all(r == largest for r in by_point.values()):
         return largest

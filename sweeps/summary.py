@@ -19,6 +19,18 @@ COLUMNS = {  # "trial": its label with searched values; "point" (the grid label)
     "inference_ms_gpu": "GPU ms/frame", "size_mb": "size MB", "status": "status",
 }
 MISSING = "MISSING"  # Tune remembers the trial, but storage holds none of its results
+BEST_SCORE = "best_val_miou"
+
+
+def best_first(trials: pd.DataFrame, finished: pd.Series) -> pd.DataFrame:
+    """The one meaning of "the best trial" (the CLI ranking, the report's examples): finished
+    trials first, by best val mIoU high to low, ties in the table's order; a trial that did not
+    finish (its best mIoU may come from a diverged or errored run) or has no score comes after.
+    ``finished``: a boolean per row of ``trials``."""
+    return (trials.assign(_unfinished=~finished.astype(bool))
+            .sort_values(["_unfinished", BEST_SCORE], ascending=[True, False],
+                         na_position="last", kind="stable")
+            .drop(columns="_unfinished"))
 
 
 def _has_stored_results(result) -> bool:
@@ -82,9 +94,7 @@ def ranking_table(results, cpu_inference: dict[str, dict] | None = None,
         frame[column] = pd.to_numeric(frame[column], errors="coerce").round().astype("Int64")
     frame[PROJECTED] = projected_minutes(frame["train_minutes"], frame["epoch"],
                                          frame["epochs_planned"])
-    frame["unfinished"] = frame["status"].ne("done")  # an errored best mIoU is not a win
-    frame = frame.sort_values(["unfinished", "best_val_miou"], ascending=[True, False],
-                              na_position="last", kind="stable")
+    frame = best_first(frame, frame["status"].eq("done"))
     return frame[list(COLUMNS)].rename(columns=COLUMNS)
 
 

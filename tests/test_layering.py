@@ -246,7 +246,7 @@ def test_each_layer_imports_only_the_layers_below_it():
     bad = layer_violations(find_imports(ROOT))
     assert not bad, (
         f"imports must flow {' <- '.join(LAYERS)}; move the shared code down a layer "
-        "(STYLE.md 11):\n" + "\n".join(f"  {imp}" for imp in bad))
+        "(docs/style.md, Imports):\n" + "\n".join(f"  {imp}" for imp in bad))
 
 
 def test_segmodels_is_three_wings_with_faces():

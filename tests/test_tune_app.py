@@ -127,7 +127,7 @@ DATA_CASES = {
     "corrupt-jpeg": _corrupt_jpeg, "missing-mask": _missing_mask, "orphan-mask": _orphan_mask,
     "mask-size": _wrong_size_mask, "label-42": _label_42, "colour-mask": _colour_mask,
     "empty-split": _empty_split,
-    # issue 17: what used to train silently, or fail with the wrong words
+    # what used to train silently, or fail with the wrong words
     "jpeg-mask-named-png": _jpeg_mask_named_png, "same-name-twice": _same_name_twice,
     "semi-transparent-mask": _semi_transparent_mask,
     "exif-turns-image-sideways": _exif_turns_image_sideways,

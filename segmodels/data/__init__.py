@@ -7,7 +7,7 @@
 - ``image_io``: decoding one image or mask as a viewer shows it (EXIF turns, palettes, values).
 - ``image_size``: the ``--image-size WxH`` box images are shrunk into.
 - ``decode``: decoding the pairs, in this process or in worker processes for large loads.
-- ``cache``: the decoded, shrunk arrays kept on disk (``python -m segmodels.data.cache --clear``).
+- ``cache``: the decoded, shrunk arrays kept on disk (``python -m segmodels.data --clear``).
 - ``memory_check``: refusing a load that would not fit in memory, before decoding.
 - ``synthetic``, ``synthetic_floodnet``: generated datasets for offline runs, tests, benchmarks.
 - ``constants``: the cache root (``$SEGSWEEP_CACHE``) and the synthetic marker file.

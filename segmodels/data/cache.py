@@ -9,7 +9,7 @@ size and modification time, the image size, and the versions of this code and Pi
 edited, added or removed file therefore means a new key, never stale arrays.
 
 The folder is capped at ``$SEGSWEEP_DECODED_CACHE_GB`` (default 20; 0 turns the cache off):
-the least recently used splits go first. ``python -m segmodels.data.cache`` shows it,
+the least recently used splits go first. ``python -m segmodels.data`` shows it,
 ``--clear`` empties it. A cache that cannot be written (no space, no permission) or a damaged
 file never fails a load: it warns and decodes.
 """
@@ -186,7 +186,7 @@ def _evict(folder: Path, cap: int, keep: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m segmodels.data.cache",
+    p = argparse.ArgumentParser(prog="python -m segmodels.data",
                                 description="The cache of decoded, shrunk dataset images.")
     p.add_argument("--clear", action="store_true", help="remove every cached split")
     args = p.parse_args(argv)
@@ -200,6 +200,3 @@ def main(argv: list[str] | None = None) -> int:
           f"{cap_bytes() / 1e9:.0f} GB cap (${CAP_ENV}); clear with --clear")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

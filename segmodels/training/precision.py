@@ -15,8 +15,8 @@ import torch
 # Architecture label -> why it trains in fp32 on a GPU under precision=auto.
 FP32_ON_GPU: dict[str, str] = {
     "deeplab/mobilenet_v3_small/aspp": (
-        "bf16 channels_last trained 759 crops/s against 1,055 in fp32 and inferred a 1000x750 "
-        "frame in 4.4 against 3.3 ms (H200, issue 16): depthwise convolutions gain nothing"
+        "measured slower in bf16 than in fp32, training and inference, on an H200 "
+        "(bench/README.md, GPU): depthwise convolutions gain nothing from mixed precision"
     ),
 }
 

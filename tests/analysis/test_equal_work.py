@@ -1,4 +1,4 @@
-"""Issue 15: ASHA stopped trials after 1 of 3 epochs, and the report ranked one of them "fastest
+"""ASHA stopped trials after 1 of 3 epochs, and the report ranked one of them "fastest
 to train" on its one epoch. On a stored sweep where that happened, training time is compared
 at equal work (projected to the planned epochs), the stopped trials stay in every ranking,
 and a pair verdict from unequal epochs says so first."""

@@ -53,6 +53,6 @@ def test_every_class_in_the_validation_images_gets_crops_or_a_reason(experiment,
 
 
 def val_split_names() -> tuple[str, ...]:
-    from segmodels.data import CLASS_NAMES
+    from segmodels.classes import CLASS_NAMES
 
     return CLASS_NAMES

@@ -1,4 +1,4 @@
-"""Issue 19's acceptance, end to end: the original FloodNet layout at 4000x3000, swept with
+"""Full resolution end to end: the original FloodNet layout at 4000x3000, swept with
 ``--image-size 1000x750``. The trials train and validate on 1000x750 arrays, the report's
 example crops are cut from them, and ``--resume`` and a later report load at the same size
 without decoding anything (slow: one sweep of one trial, one epoch, about a minute on 2 cores).

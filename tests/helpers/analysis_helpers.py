@@ -31,7 +31,8 @@ def trial_dirs(sweep: Path) -> list[Path]:
 
 
 # A stored sweep where ASHA stopped trials early, written file by file (no training): the
-# homework case of issue 15. label -> (grid point, minutes per epoch, epochs trained of 3).
+# homework case the report once ranked wrongly.
+# label -> (grid point, minutes per epoch, epochs trained of 3).
 # deeplab/resnet18/aspp/aug trained 1 epoch in 0.185 min: fastest raw, but 0.555 min projected
 # to its 3 planned epochs, slower than deeplab/mobilenet_v3_small/aspp/aug's 0.45 for all 3.
 ASHA_EPOCHS = 3

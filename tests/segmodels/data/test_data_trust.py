@@ -1,4 +1,4 @@
-"""Data you can trust (issue 17): nothing an image viewer shows differently is trained silently.
+"""Data you can trust: nothing an image viewer shows differently is trained silently.
 
 Each case is either refused with one ``DatasetError`` naming the file and what really happened,
 or converted with a note, the decoded arrays checked against the truth. Silent cases first.

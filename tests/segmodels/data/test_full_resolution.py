@@ -1,6 +1,6 @@
-"""Full-resolution datasets (issue 19): shrink on load, decode in worker processes, cache the
+"""Full-resolution datasets: shrink on load, decode in worker processes, cache the
 shrunk arrays, refuse before decoding what will not fit in memory. Every check of the data
-(issue 17) still holds at any size, with any number of processes."""
+(test_data_trust.py) still holds at any size, with any number of processes."""
 
 from __future__ import annotations
 
