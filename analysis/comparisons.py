@@ -43,7 +43,7 @@ SWITCHES: dict[str, Switch] = {s.key: s for s in (
 
 
 @dataclass(frozen=True)
-class Pair:
+class SwitchPair:
     """Trials ``off`` and ``on`` differ only in ``switch.key``; ``subject`` names the rest."""
 
     switch: Switch
@@ -67,7 +67,7 @@ def subject_label(config: dict[str, Any], without: str) -> str:
     return "/".join(str(p) for p in parts if p)
 
 
-def find_pairs(configs: dict[str, dict[str, Any]], key: str) -> list[Pair]:
+def find_pairs(configs: dict[str, dict[str, Any]], key: str) -> list[SwitchPair]:
     """Every (off, on) pair of trials equal in all settings but boolean ``key``; the course's
     preferred pair first. Repeated identical configs (same point sampled twice) pair once,
     with their first trial."""
@@ -82,17 +82,17 @@ def find_pairs(configs: dict[str, dict[str, Any]], key: str) -> list[Pair]:
         signature = json.dumps(rest, sort_keys=True, default=str)
         groups.setdefault(signature, {}).setdefault(config[key], trial_id)
         shared.setdefault(signature, config)
-    pairs = [Pair(switch, g[False], g[True], subject_label(shared[s], key))
+    pairs = [SwitchPair(switch, g[False], g[True], subject_label(shared[s], key))
              for s, g in groups.items() if False in g and True in g]
     _disambiguate(pairs, configs)
 
-    def preferred(pair: Pair) -> bool:
+    def preferred(pair: SwitchPair) -> bool:
         return all(configs[pair.off].get(k) == v for k, v in switch.prefer)
 
     return sorted(pairs, key=lambda p: (not preferred(p), p.subject, p.off))
 
 
-def _disambiguate(pairs: list[Pair], configs: dict[str, dict[str, Any]]) -> None:
+def _disambiguate(pairs: list[SwitchPair], configs: dict[str, dict[str, Any]]) -> None:
     """Pairs with the same subject (Optuna: same point, other lr) get the differing values."""
     by_subject: dict[str, list[int]] = {}
     for i, pair in enumerate(pairs):
@@ -103,7 +103,7 @@ def _disambiguate(pairs: list[Pair], configs: dict[str, dict[str, Any]]) -> None
         for i in indices:
             cfg = configs[pairs[i].off]
             extra = f"lr={cfg.get('lr'):.2g} crop={cfg.get('crop_size')}"
-            pairs[i] = Pair(pairs[i].switch, pairs[i].off, pairs[i].on,
+            pairs[i] = SwitchPair(pairs[i].switch, pairs[i].off, pairs[i].on,
                             f"{pairs[i].subject} {extra}")
 
 

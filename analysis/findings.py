@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.comparisons import Pair, timed_network
+from analysis.comparisons import SwitchPair, timed_network
 from analysis.rankings import (
     AXES,
     COST_AXES,
@@ -80,11 +80,11 @@ def roughness(curve: pd.DataFrame) -> float:
     return float(np.mean(np.abs(np.diff(v))) / np.mean(v)) if len(v) > 2 else float("nan")
 
 
-def _curves(history: pd.DataFrame, pair: Pair) -> dict[str, pd.DataFrame]:
+def _curves(history: pd.DataFrame, pair: SwitchPair) -> dict[str, pd.DataFrame]:
     return {k: history[history["trial_id"] == k].sort_values("epoch") for k in (pair.off, pair.on)}
 
 
-def compare_pair(trials: pd.DataFrame, history: pd.DataFrame, pair: Pair,
+def compare_pair(trials: pd.DataFrame, history: pd.DataFrame, pair: SwitchPair,
                  tolerance: float, scheduler: str | None = None) -> list[str]:
     """Answers for one without/with comparison (course Tasks 1 and 2). ``scheduler`` (the
     sweep's, e.g. "asha") names who stopped a trial early."""
@@ -135,7 +135,7 @@ def _why_short(row: pd.Series, scheduler: str | None) -> str:
     return str(row["status"])
 
 
-def _unequal_work(off: pd.Series, on: pd.Series, curves: dict[str, pd.DataFrame], pair: Pair,
+def _unequal_work(off: pd.Series, on: pd.Series, curves: dict[str, pd.DataFrame], pair: SwitchPair,
                   scheduler: str | None) -> list[str]:
     """The first lines of a verdict from unequal epochs: who trained what, and the two
     compared over the epochs both trained."""
@@ -261,7 +261,7 @@ def _augment_reason(off: pd.Series, on: pd.Series, curves: dict[str, pd.DataFram
 SWITCH_REASONS = {"augment": _augment_reason}
 
 
-def reasons(trials: pd.DataFrame, history: pd.DataFrame, pair: Pair) -> list[str]:
+def reasons(trials: pd.DataFrame, history: pd.DataFrame, pair: SwitchPair) -> list[str]:
     """What the switch costs (size, inference, training time), and a reason where the numbers
     support one."""
     t = trials.set_index("trial_id", drop=False)

@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from analysis.comparisons import SWITCHES, Pair, course_models, find_pairs  # noqa: E402
+from analysis.comparisons import SWITCHES, SwitchPair, course_models, find_pairs  # noqa: E402
 from analysis.loading import Experiment  # noqa: E402
 from analysis.rankings import MIOU, pareto_front, projection_notes  # noqa: E402
 from sweeps.equal_work import PROJECTED  # noqa: E402
@@ -106,7 +106,7 @@ def _loss_title(exp: Experiment, trial_ids) -> str:
     return "loss (each trial's own: " + ", ".join(sorted(losses)) + "; scales differ)"
 
 
-def _pair_figure(ctx: PlotContext, pair: Pair) -> Figure:
+def _pair_figure(ctx: PlotContext, pair: SwitchPair) -> Figure:
     exp, s = ctx.exp, pair.switch
     title = f"{pair.subject}: {s.off} vs {s.on}"
     key = f"switch_{s.key}_{slug(pair.subject)}"

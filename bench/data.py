@@ -200,8 +200,11 @@ def _decode_rows(args, work, decoded: list[int]) -> list[C.Row]:
 _TRIAL = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from segmodels.data import load_dataset
-from segmodels.training.trial import train_trial
+from segmodels import load_dataset
+try:
+    from segmodels.training import train_trial
+except ImportError:  # a revision from before segmodels had wings
+    from segmodels.trial import train_trial
 
 class Reporter:
     rows = []

@@ -88,13 +88,14 @@ def trial_config(args) -> dict:
 def bare_loop(config: dict, data, threads: int) -> list[tuple[float, float, float]]:
     """(a): (train seconds, validation seconds, CPU seconds) per epoch, with the trial's data
     path."""
+    import numpy as np
     import torch
     from torch import nn
     from torch.utils.data import DataLoader
 
     from segmodels.classes import IGNORE_INDEX
     from segmodels.models import create_model
-    from segmodels.training import CropDataset, TrialConfig, WholeImageDataset, loader_settings
+    from segmodels.training import CropDataset, TrialConfig, loader_settings, normalize_image
 
     cfg = TrialConfig.from_dict(config)
     settings = loader_settings(cfg, threads, "cpu")
@@ -108,7 +109,7 @@ def bare_loop(config: dict, data, threads: int) -> list[tuple[float, float, floa
                         batch_size=cfg.batch_size, shuffle=True,
                         num_workers=settings["num_workers"],
                         persistent_workers=settings["num_workers"] > 0)
-    val = WholeImageDataset(data.val.images, data.val.masks)
+    val = list(zip(data.val.images, data.val.masks))  # whole images, batch 1, as the course
     k = len(data.class_names)
     times = []
     for _ in range(cfg.epochs):
@@ -122,8 +123,9 @@ def bare_loop(config: dict, data, threads: int) -> list[tuple[float, float, floa
         model.eval()
         cm = torch.zeros(k * k, dtype=torch.int64)
         with torch.inference_mode():
-            for i in range(len(val)):
-                image, mask = val[i]
+            for array, labels in val:
+                image = torch.from_numpy(normalize_image(array).transpose(2, 0, 1).copy())
+                mask = torch.from_numpy(labels.astype(np.int64))
                 logits = model(image[None])
                 loss_fn(logits, mask[None])
                 keep = mask.flatten() != IGNORE_INDEX

@@ -20,7 +20,6 @@ from segmodels.training import (
     CHECKPOINT_FILE,
     load_checkpoint,
     save_checkpoint,
-    train_trial,
     trial_settings,
 )
 from sweeps.search import split_tune_config
@@ -151,6 +150,8 @@ def run_trial(
     reporter = TuneReporter(split_tune_config(config)[0])
     context = tune.get_context()
     granted = context.get_trial_resources().required_resources  # {"CPU": 4.0, "GPU": 0.5}
+    from segmodels.training import train_trial  # Lightning: in the trial's process only
+
     try:
         train_trial(trial_config, data, reporter=reporter, resume=resume,
                     cpus=max(1, int(granted.get("CPU", 1))), gpu_share=granted.get("GPU", 0.0),

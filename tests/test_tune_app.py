@@ -275,12 +275,12 @@ def test_cli_choices_are_the_registries_keys():
 def test_an_internal_error_keeps_its_traceback(monkeypatch, tmp_path, tiny_dataset_dir):
     # A bug (here a numpy-style ValueError deep inside) is not a user mistake: it must not be
     # turned into a one-line "error:" that hides where it happened.
-    from sweeps import runner
+    import sweeps.prepare as preparation
 
     def broken(settings):
         raise ValueError("operands could not be broadcast together with shapes (3,) (4,)")
 
-    monkeypatch.setattr(runner, "prepare", broken)
+    monkeypatch.setattr(preparation, "prepare", broken)
     with pytest.raises(ValueError, match="could not be broadcast"):
         tune_app.main(["--grid", "smoke", "--data", str(tiny_dataset_dir),
                        "--storage", str(tmp_path / "runs")])

@@ -33,7 +33,7 @@ import numpy as np
 import PIL
 
 from segmodels.data.constants import cache_root
-from segmodels.data.files import Pair, os_reason
+from segmodels.data.files import ImageMaskPair, os_reason
 from segmodels.data.image_size import ImageSize
 from segmodels.errors import ConfigError
 
@@ -66,7 +66,7 @@ def cap_bytes() -> int:
     return int(gb * 1e9)
 
 
-def split_key(layout: str, split: str, pairs: list[Pair], fit: ImageSize) -> str | None:
+def split_key(layout: str, split: str, pairs: list[ImageMaskPair], fit: ImageSize) -> str | None:
     """The key of a split's arrays; None when a file cannot be looked at (decoding will say
     why, and nothing is cached)."""
     files = []

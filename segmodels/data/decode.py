@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segmodels.data.files import Pair
+from segmodels.data.files import ImageMaskPair
 from segmodels.data.image_io import SIDEWAYS, Decoded, decode_image, decode_mask, shrink_mask
 from segmodels.data.image_size import ImageSize
 from segmodels.errors import DatasetError
@@ -40,7 +40,7 @@ PROGRESS_AFTER_S = 2.0  # the progress bar shows only on loads that last longer
 
 @dataclass(frozen=True)
 class PairTask:
-    pair: Pair
+    pair: ImageMaskPair
     n_raw: int  # raw mask values allowed: 0..n_raw-1 (and IGNORE_INDEX)
     lut: np.ndarray | None  # raw mask value -> class id; None = identity
     fit: ImageSize | None  # (width, height) to shrink into; None = as stored
@@ -57,7 +57,7 @@ class DecodedPair:
     files_decoded: int = 0
 
 
-def size_problem(pair: Pair, image: Decoded, mask: Decoded) -> str:
+def size_problem(pair: ImageMaskPair, image: Decoded, mask: Decoded) -> str:
     """The mask/image size mismatch, naming EXIF orientation when it is the cause."""
     (h, w), (ih, iw) = mask.viewed_shape, image.viewed_shape
     text = f"{pair.mask}: mask is {w}x{h} but its image {pair.image.name} is {iw}x{ih} (WxH)"

@@ -32,7 +32,7 @@ FOLDER_ALIASES = {
 
 
 @dataclass(frozen=True)
-class Pair:
+class ImageMaskPair:
     name: str
     image: Path
     mask: Path
@@ -141,7 +141,7 @@ def _case_hint(name: str, others: dict[str, Path]) -> str:
 
 
 def pair_split(image_dir: Path, mask_dir: Path, mask_suffix: str,
-               problems: list[str]) -> list[Pair]:
+               problems: list[str]) -> list[ImageMaskPair]:
     """The split's (image, mask) pairs, sorted by name; every problem found goes to
     ``problems``, each line starting with the file or folder it is about."""
     images = _list(image_dir, IMAGE_SUFFIXES, OTHER_IMAGE_SUFFIXES, lambda s: s, "image",
@@ -176,5 +176,5 @@ def pair_split(image_dir: Path, mask_dir: Path, mask_suffix: str,
         hint = (f"; found {len(images.near)} {'/'.join(kinds)} file(s): convert them to .png "
                 "(lossless) or .jpg" if kinds else "")
         problems.append(f"{image_dir}: no images (.jpg/.png) in this split{hint}")
-    return [Pair(n, images.files[n], masks.files[n])
+    return [ImageMaskPair(n, images.files[n], masks.files[n])
             for n in sorted(images.files.keys() & masks.files.keys())]

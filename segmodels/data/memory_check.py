@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from segmodels.data.files import Pair
+from segmodels.data.files import ImageMaskPair
 from segmodels.data.image_size import ImageSize, fit_within, format_size
 from segmodels.errors import DatasetError
 
@@ -44,7 +44,7 @@ class Estimate:
         return self.decoded_bytes + self.working_bytes
 
 
-def image_sizes(pairs: Iterable[Pair]) -> list[ImageSize]:
+def image_sizes(pairs: Iterable[ImageMaskPair]) -> list[ImageSize]:
     """(width, height) from each readable image's header; an unreadable one is left out
     (decoding will say what is wrong with it)."""
     sizes = []

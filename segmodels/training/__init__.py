@@ -5,14 +5,16 @@
 - ``precision``: what ``precision=auto`` and ``memory_format=auto`` resolve to on a device.
 - ``batches``: how an epoch's crops are cut into batches (never a batch of one).
 - ``crops_cpu``, ``crops_device``: the two paths of training crops and augmentation, the CPU
-  one (albumentations in DataLoader workers) and the device one (kornia, batched on the GPU).
+  one (albumentations in DataLoader workers) and the device one (kornia, batched on the GPU);
+  ``normalize``: the ImageNet normalization both paths and validation apply.
 - ``device_data``: where the decoded splits live while a trial trains on a GPU.
 - ``eval_batches``: whole validation images, batched by size, and per-image confusions.
 - ``module``: the Lightning module; ``trial``: ``train_trial``, one trial's loop and reports.
 - ``checkpoint``: checkpoints that rebuild their model alone.
 
-``module`` and ``trial`` import Lightning; their names load on first use, so a program that
-only reads configurations or checkpoints does not pay for it.
+``module`` and ``trial`` import Lightning, ``crops_cpu`` albumentations, ``crops_device``
+kornia: their names load on first use, so a program that only reads configurations, checks a
+sweep or writes a report (the CLI's driver, ``analysis``) does not pay for them.
 """
 
 from __future__ import annotations
@@ -30,15 +32,6 @@ from segmodels.training.checkpoint import (
     save_checkpoint,
 )
 from segmodels.training.config import TrialConfig, check_value, parse_value, trial_settings
-from segmodels.training.crops_cpu import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    CropDataset,
-    WholeImageDataset,
-    normalize_image,
-    seed_crop_worker,
-)
-from segmodels.training.crops_device import DeviceCrops
 from segmodels.training.eval_batches import ValidationBatches, image_confusions, pixels_per_batch
 from segmodels.training.losses import (
     LOSSES,
@@ -47,15 +40,21 @@ from segmodels.training.losses import (
     class_weights,
     list_losses,
 )
+from segmodels.training.normalize import IMAGENET_MEAN, IMAGENET_STD, normalize_image
 from segmodels.training.optim import LR_SCHEDULERS, OPTIMIZERS
 from segmodels.training.precision import FP32_ON_GPU, resolve_memory_format, resolve_precision
 
 if TYPE_CHECKING:
     from segmodels.training import trial
+    from segmodels.training.crops_cpu import CropDataset, seed_crop_worker
+    from segmodels.training.crops_device import DeviceCrops
     from segmodels.training.module import SegmentationModule
     from segmodels.training.trial import LocalReporter, Reporter, loader_settings, train_trial
 
-_WITH_LIGHTNING = {
+_LOADED_ON_USE = {
+    "CropDataset": "segmodels.training.crops_cpu",
+    "seed_crop_worker": "segmodels.training.crops_cpu",
+    "DeviceCrops": "segmodels.training.crops_device",
     "SegmentationModule": "segmodels.training.module",
     "LocalReporter": "segmodels.training.trial",
     "Reporter": "segmodels.training.trial",
@@ -65,11 +64,11 @@ _WITH_LIGHTNING = {
 
 
 def __getattr__(name: str) -> Any:
-    """The names that import Lightning, loaded when first asked for."""
+    """The names that import Lightning, albumentations or kornia, loaded when first asked for."""
     if name == "trial":
         return importlib.import_module("segmodels.training.trial")
-    if name in _WITH_LIGHTNING:
-        return getattr(importlib.import_module(_WITH_LIGHTNING[name]), name)
+    if name in _LOADED_ON_USE:
+        return getattr(importlib.import_module(_LOADED_ON_USE[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -91,7 +90,6 @@ __all__ = [
     "SegmentationModule",
     "TrialConfig",
     "ValidationBatches",
-    "WholeImageDataset",
     "batch_sizes",
     "build_loss",
     "check_value",

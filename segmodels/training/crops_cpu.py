@@ -10,7 +10,6 @@ rotation borders get ``IGNORE_INDEX`` in the mask, so the loss never learns a fa
 
 from __future__ import annotations
 
-import functools
 import random
 
 import albumentations as A
@@ -20,9 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from segmodels.classes import IGNORE_INDEX
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from segmodels.training.normalize import IMAGENET_MEAN, IMAGENET_STD
 
 
 def _pad_and_crop(crop_size: int) -> list[A.BasicTransform]:
@@ -75,27 +72,6 @@ def to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch
     )
 
 
-def normalize_image(image: np.ndarray) -> np.ndarray:
-    mean = np.asarray(IMAGENET_MEAN, dtype=np.float32) * 255
-    std = np.asarray(IMAGENET_STD, dtype=np.float32) * 255
-    return (image.astype(np.float32) - mean) / std
-
-
-@functools.cache
-def _imagenet_statistics(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std on ``device``, made once: a blocking copy to a GPU per batch would make the
-    host wait for the GPU's queued work."""
-    return (torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1),
-            torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1))
-
-
-def normalize_tensor(images: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W) in [0, 1] -> ImageNet-normalized, on the images' device (the device
-    paths: ``segmodels.training.crops_device``, ``segmodels.training.eval_batches``)."""
-    mean, std = _imagenet_statistics(images.device)
-    return (images - mean) / std
-
-
 class CropDataset(Dataset):
     """``crops_per_image`` random (augmented) crops of every training image per epoch.
 
@@ -132,16 +108,3 @@ def seed_crop_worker(worker_id: int) -> None:
     info = torch.utils.data.get_worker_info()
     if info is not None and isinstance(info.dataset, CropDataset):
         seed_transform(info.dataset.transform, info.seed % 2**32)
-
-
-class WholeImageDataset(Dataset):
-    """Validation on whole images of any size (batch 1), as the course does."""
-
-    def __init__(self, images: list[np.ndarray], masks: list[np.ndarray]):
-        self.images, self.masks = images, masks
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return to_tensors(normalize_image(self.images[index]), self.masks[index])

@@ -41,8 +41,8 @@ from kornia.constants import DataKey, Resample
 
 from segmodels.classes import IGNORE_INDEX
 from segmodels.training.batches import EpochBatches
-from segmodels.training.crops_cpu import normalize_tensor
 from segmodels.training.device_data import placement, split_bytes, upload
+from segmodels.training.normalize import normalize_tensor
 
 SCALE = (0.7, 1.3)
 ROTATION_DEGREES = 30.0

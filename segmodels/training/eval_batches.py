@@ -18,8 +18,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from segmodels.training.crops_cpu import normalize_tensor
 from segmodels.training.device_data import placement, split_bytes, upload
+from segmodels.training.normalize import normalize_tensor
 
 
 def pixels_per_batch(batch_size: int, crop_size: int, accelerator: str) -> int:

@@ -19,9 +19,9 @@ from segmodels.classes import CLASS_NAMES, IGNORE_INDEX
 from segmodels.colors import side_by_side
 from segmodels.models import create_model
 from segmodels.training.config import TrialConfig
-from segmodels.training.crops_cpu import IMAGENET_MEAN, IMAGENET_STD
 from segmodels.training.eval_batches import image_confusions
 from segmodels.training.losses import build_loss
+from segmodels.training.normalize import IMAGENET_MEAN, IMAGENET_STD
 from segmodels.training.optim import LR_SCHEDULERS, OPTIMIZERS
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.comparisons import SWITCHES, Pair, course_models, find_pairs
+from analysis.comparisons import SWITCHES, SwitchPair, course_models, find_pairs
 from analysis.findings import compare_pair, loss_behaviour, overfitting, timing_noise
 
 BASE = {"lr": 0.001, "crop_size": 256, "epochs": 4, "augment": True, "num_workers": None}
@@ -74,7 +74,7 @@ def test_a_pair_comparison_quotes_its_numbers_and_names_the_winner():
     on = curve([1.0, 0.9, 0.8], [1.0, 0.8, 0.7], val_miou=[0.2, 0.35, 0.41],
                val_accuracy=[0.5, 0.6, 0.7], val_mean_class_recall=[0.3, 0.4, 0.5]
                ).assign(trial_id="on")
-    pair = Pair(SWITCHES["augment"], "off", "on", "unet")
+    pair = SwitchPair(SWITCHES["augment"], "off", "on", "unet")
     lines = compare_pair(trials, pd.concat([off, on]), pair, tolerance=0.05)
     # 4 epochs against 3: said first, then the two over the epochs both trained
     assert lines[:3] == [
@@ -99,7 +99,7 @@ def test_a_pair_with_equal_but_unfinished_epochs_is_provisional_in_footnotes():
               val_mean_class_recall=[0.3, 0.4]).assign(trial_id="off"),
         curve([1.0, 0.9], [1.0, 0.8], val_miou=[0.3, 0.41], val_accuracy=[0.5, 0.7],
               val_mean_class_recall=[0.3, 0.5]).assign(trial_id="on")])
-    pair = Pair(SWITCHES["augment"], "off", "on", "unet")
+    pair = SwitchPair(SWITCHES["augment"], "off", "on", "unet")
     lines = compare_pair(trials, history, pair, tolerance=0.05, scheduler="asha")
     assert lines[0].startswith("unet, with augmentation: best val mIoU 0.410 vs 0.370")
     assert lines[-2:] == ["Provisional: unet/no-aug has 2 of 4 epochs (stopped early by ASHA).",

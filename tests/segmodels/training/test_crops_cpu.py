@@ -7,12 +7,8 @@ import pytest
 import torch
 
 from segmodels.classes import IGNORE_INDEX
-from segmodels.training.crops_cpu import (
-    CropDataset,
-    WholeImageDataset,
-    normalize_image,
-    train_transform,
-)
+from segmodels.training.crops_cpu import CropDataset, train_transform
+from segmodels.training.normalize import normalize_image
 
 H, W = 40, 56
 
@@ -88,29 +84,9 @@ def test_readonly_source_arrays_are_never_modified(augment, crop):
         image, mask = ds[i]
         image.add_(1.0)  # the returned tensors must be independent, writable copies
         mask.fill_(0)
-    whole = WholeImageDataset(images, masks)
-    for i in range(len(whole)):
-        image, mask = whole[i]
-        image.add_(1.0)
-        mask.fill_(0)
     for arr, orig in zip(images + masks, before):
         assert not arr.flags.writeable
         np.testing.assert_array_equal(arr, orig)
-
-
-def test_whole_image_dataset_returns_full_size():
-    images, masks = make_arrays(n=2, readonly=True)
-    images.append(np.zeros((30, 70, 3), np.uint8))  # images of any size
-    masks.append(np.full((30, 70), 7, np.uint8))
-    ds = WholeImageDataset(images, masks)
-    assert len(ds) == 3
-    for i, (img, msk) in enumerate(zip(images, masks)):
-        image, mask = ds[i]
-        h, w = msk.shape
-        check_sample(image, mask, h, w)
-        np.testing.assert_allclose(image.numpy().transpose(1, 2, 0), normalize_image(img),
-                                   atol=1e-5)
-        np.testing.assert_array_equal(mask.numpy(), msk)
 
 
 def test_normalize_image_uses_imagenet_statistics():

@@ -8,7 +8,6 @@ import torch
 
 import segmodels.training.crops_device as device_augment
 from segmodels.classes import IGNORE_INDEX
-from segmodels.training.crops_cpu import IMAGENET_MEAN, IMAGENET_STD
 from segmodels.training.crops_device import (
     FLIP_P,
     ROTATION_DEGREES,
@@ -18,6 +17,7 @@ from segmodels.training.crops_device import (
     augmentation,
     window_size,
 )
+from segmodels.training.normalize import IMAGENET_MEAN, IMAGENET_STD
 
 BLOCK = 8  # mask class = block of the source pixel
 

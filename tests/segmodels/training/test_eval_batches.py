@@ -9,10 +9,10 @@ import torch
 from segmodels import metrics
 from segmodels.classes import IGNORE_INDEX
 from segmodels.training.config import TrialConfig
-from segmodels.training.crops_cpu import normalize_image
 from segmodels.training.device_data import placement
 from segmodels.training.eval_batches import ValidationBatches, image_confusions, pixels_per_batch
 from segmodels.training.module import SegmentationModule
+from segmodels.training.normalize import normalize_image
 
 MODELS = [{"model": "unet", "model_kwargs": {"min_channels": 4, "max_channels": 16}},
           {"model": "deeplab", "backbone": "mobilenet_v3_small", "aspp": True}]
