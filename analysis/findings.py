@@ -25,6 +25,7 @@ from analysis.rankings import (
     ties,
     value_texts,
 )
+from analysis.statistics import Interval, verdict
 from sweeps.equal_work import PROJECTED
 
 FINAL_METRICS = {"val_miou": "mIoU", "val_accuracy": "accuracy",
@@ -85,9 +86,12 @@ def _curves(history: pd.DataFrame, pair: SwitchPair) -> dict[str, pd.DataFrame]:
 
 
 def compare_pair(trials: pd.DataFrame, history: pd.DataFrame, pair: SwitchPair,
-                 tolerance: float, scheduler: str | None = None) -> list[str]:
+                 tolerance: float, scheduler: str | None = None,
+                 difference: Interval | None = None) -> list[str]:
     """Answers for one without/with comparison (course Tasks 1 and 2). ``scheduler`` (the
-    sweep's, e.g. "asha") names who stopped a trial early."""
+    sweep's, e.g. "asha") names who stopped a trial early. ``difference``: mIoU(on) - mIoU(off)
+    with its paired interval over the validation images; it decides the verdict, and without it
+    (a sweep stored before trials kept per-image evidence) the stated ``tolerance`` does."""
     t = trials.set_index("trial_id")
     off, on = t.loc[pair.off], t.loc[pair.on]
     s = pair.switch
@@ -117,12 +121,20 @@ def compare_pair(trials: pd.DataFrame, history: pd.DataFrame, pair: SwitchPair,
         calmer = s.on if r_on < r_off else s.off
         lines.append(f"Val loss moves {r_off:.1%} per epoch on average {s.off} vs {r_on:.1%} "
                      f"{s.on}: calmer {calmer}.")
-    if ties(b_on, b_off, tolerance):
-        lines.append(f"Verdict: no clear winner; best mIoUs are within {tolerance:.0%}.")
+    if difference is not None:
+        lines.append("Verdict: " + verdict(difference, f"{pair.subject} {s.on}", s.off, digits=3)
+                     + f"; paired bootstrap over the {difference.n} validation images, which "
+                     "says how much this validation set can tell, not how much another seed "
+                     "would move it.")
+    elif ties(b_on, b_off, tolerance):
+        lines.append(f"Verdict: no clear winner; best mIoUs are within {tolerance:.0%} (no "
+                     "per-image evidence stored, so no interval: the stated margin decides).")
     else:
         winner = s.on if b_on > b_off else s.off
         lines.append(f"Verdict: {pair.subject} {winner} is better "
-                     f"(best val mIoU {max(b_on, b_off):.3f} vs {min(b_on, b_off):.3f}).")
+                     f"(best val mIoU {max(b_on, b_off):.3f} vs {min(b_on, b_off):.3f}), by "
+                     f"more than the stated {tolerance:.0%} margin (no per-image evidence "
+                     "stored, so no interval).")
     return lines if unequal else lines + _caveats(scheduler, off, on)
 
 

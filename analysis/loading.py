@@ -26,7 +26,7 @@ import pandas as pd
 
 from analysis.timing import missing_timing_note
 from segmodels.errors import SegsweepError
-from segmodels.training import TrialConfig, trial_settings
+from segmodels.training import TrialConfig, load_image_confusions, trial_settings
 from sweeps import ray_state
 from sweeps.equal_work import PROJECTED, projected_trial_minutes
 from sweeps.ray_state import RayTrial
@@ -36,6 +36,7 @@ from sweeps.storage import (
     CHECKPOINT_FILE,
     CHECKPOINT_PREFIX,
     ERROR_FILE,
+    IMAGE_CONFUSIONS_FILE,
     INFERENCE_FILE,
     INFERENCE_GPU_FILE,
     META_FILE,
@@ -74,6 +75,7 @@ class Experiment:
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     _confusions: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
+    _image_confusions: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -90,6 +92,20 @@ class Experiment:
     def curves(self, trial_id: str) -> pd.DataFrame:
         """This trial's epochs in order."""
         return self.history[self.history["trial_id"] == trial_id].sort_values("epoch")
+
+    def image_confusions(self, trial_id: str) -> np.ndarray | None:
+        """(N, K, K) per-image validation counts of the trial's best kept checkpoint (the epoch
+        its best val mIoU comes from), in the validation split's image order; None for a trial
+        without them (a sweep stored before trials kept them, or no checkpoint): its intervals
+        are then unavailable."""
+        row = self.trial(trial_id)
+        checkpoint, epoch = row.get("best_checkpoint"), row.get("best_checkpoint_epoch")
+        if not isinstance(checkpoint, str) or pd.isna(epoch) or epoch != row.get("best_epoch"):
+            return None
+        if trial_id not in self._image_confusions:
+            self._image_confusions[trial_id] = load_image_confusions(
+                Path(checkpoint).parent / IMAGE_CONFUSIONS_FILE)
+        return self._image_confusions[trial_id]
 
     def confusion(self, trial_id: str, epoch: int | None = None) -> np.ndarray:
         """(K, K) validation confusion counts, rows = target. ``epoch=None``: the best epoch,

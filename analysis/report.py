@@ -24,6 +24,7 @@ from analysis.findings import (
     reasons,
     timing_noise,
 )
+from analysis.intervals import describe_evidence, pair_difference, with_intervals
 from analysis.loading import Experiment, load_experiment
 from analysis.plots import Figure, build_plots
 from analysis.rankings import (
@@ -93,7 +94,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
     for pattern in OWN_FILES:  # a figure skipped this time must not linger from last time
         for stale in out.glob(pattern):
             stale.unlink()
-    exp.trials.to_csv(out / "trials.csv", index=False)
+    with_intervals(exp).to_csv(out / "trials.csv", index=False)
     exp.history.to_csv(out / "history.csv", index=False)
     val, notes = (val, []) if val is not None else load_validation(exp.meta)
     baseline = constant_predictor_miou(val) if val is not None else None
@@ -157,6 +158,7 @@ def _run_section(d: ReportData) -> str:
                      "Ray last saved its state: results below are provisional.</p>")
     parts.append(f"<p><b>Baseline:</b> {html.esc(describe_baseline(exp.finished, d.baseline))}"
                  "</p>")
+    parts.append(f"<p><b>Evidence behind the answers:</b> {html.esc(describe_evidence(exp))}</p>")
     failed = [f"{t['name']}: {t['status']}: {t['error'] or 'see error.txt'}"
               for _, t in exp.trials[exp.trials["status"].isin(FAILED)].iterrows()]
     problems = failed + [f"skipped {s}" for s in exp.skipped]
@@ -189,7 +191,8 @@ def _switch_section(d: ReportData, key: str, number: int, heading: str) -> str:
                      "(the homework grid has this pair).</p>")
     for pair in pairs:
         lines = compare_pair(d.exp.trials, d.exp.history, pair, d.tolerance,
-                             d.exp.meta.get("settings", {}).get("scheduler"))
+                             d.exp.meta.get("settings", {}).get("scheduler"),
+                             pair_difference(d.exp, pair.on, pair.off))
         lines += reasons(d.exp.trials, d.exp.history, pair)
         parts.append(f"<h3>{html.esc(pair.subject)}</h3>" + html.bullets(lines, "answer"))
         fig = figures.get((pair.off, pair.on))
@@ -250,7 +253,13 @@ def _rankings_section(d: ReportData) -> str:
 
 
 def _trials_section(d: ReportData) -> str:
-    trials = d.exp.trials[list(TRIAL_TABLE)].astype(object).where(d.exp.trials.notna(), None)
+    table = with_intervals(d.exp)
+    table.insert(table.columns.get_loc("best_val_miou") + 1, "95% interval (images)",
+                 [f"[{lo:.3f}, {hi:.3f}]" if pd.notna(lo) else "unavailable"
+                  for lo, hi in zip(table["miou_low"], table["miou_high"])])
+    columns = list(TRIAL_TABLE)
+    columns.insert(columns.index("best_val_miou") + 1, "95% interval (images)")
+    trials = table[columns].astype(object).where(table[columns].notna(), None)
     frame = pd.DataFrame(trials)
     return "<h2>All trials</h2>\n" + html.table(frame)
 

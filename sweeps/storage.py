@@ -11,7 +11,8 @@
         TRIAL/result.json              RESULT_FILE: one JSON line per reported epoch
         TRIAL/error.txt                ERROR_FILE: why the trial failed
         TRIAL/events.out.tfevents.*    TensorBoard: curves and HParams (tensorboard/: images)
-        TRIAL/checkpoint_NNNNNN/       CHECKPOINT_PREFIX: checkpoint.pt + META_FILE
+        TRIAL/checkpoint_NNNNNN/       CHECKPOINT_PREFIX: checkpoint.pt + META_FILE +
+                                       IMAGE_CONFUSIONS_FILE (per-image validation counts)
 
 Writers (the runner, the trainable) and readers (resume repair, the loader, the CLI summary)
 all take the names from here.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from segmodels.training import CHECKPOINT_FILE
+from segmodels.training import CHECKPOINT_FILE, IMAGE_CONFUSIONS_FILE
 
 DEFAULT_STORAGE = "./runs"
 SWEEP_FILE = "segsweep.json"
@@ -38,6 +39,7 @@ CHECKPOINT_PREFIX = "checkpoint_"
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_PREFIX", "DEFAULT_STORAGE", "ERROR_FILE",
+           "IMAGE_CONFUSIONS_FILE",
            "INFERENCE_FILE", "INFERENCE_GPU_FILE", "META_FILE", "MLFLOW_FILE", "PARAMS_FILE",
            "RESULT_FILE", "STUDY_FILE", "SWEEP_FILE", "is_remote_storage"]
 

@@ -18,8 +18,11 @@ from ray import tune
 from segmodels.data import SegmentationData
 from segmodels.training import (
     CHECKPOINT_FILE,
+    IMAGE_CONFUSIONS,
+    IMAGE_CONFUSIONS_FILE,
     load_checkpoint,
     save_checkpoint,
+    save_image_confusions,
     trial_settings,
 )
 from sweeps.search import split_tune_config
@@ -91,6 +94,7 @@ class TuneReporter:
         if checkpoint is None:
             tune.report(metrics)
             return
+        evidence = checkpoint.pop(IMAGE_CONFUSIONS, None)
         prefix = f"{_STAGING_PREFIX}{os.getpid()}-"
         folder = Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_dir()))
         try:
@@ -101,6 +105,8 @@ class TuneReporter:
                 shutil.rmtree(folder, ignore_errors=True)
                 folder = Path(tempfile.mkdtemp(prefix=prefix))
                 save_checkpoint(folder / CHECKPOINT_FILE, checkpoint)
+            if evidence is not None:  # the analysis resamples the images for its intervals
+                save_image_confusions(folder / IMAGE_CONFUSIONS_FILE, evidence)
             # The reported row rides along: a resume after a badly timed kill can put it back
             # into result.json if Ray had not yet stored it (sweeps/resume_repair.py).
             (folder / META_FILE).write_text(

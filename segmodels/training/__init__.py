@@ -26,10 +26,14 @@ from segmodels.training import config, device_data
 from segmodels.training.batches import EpochBatches, batch_sizes, training_batch_size
 from segmodels.training.checkpoint import (
     CHECKPOINT_FILE,
+    IMAGE_CONFUSIONS,
+    IMAGE_CONFUSIONS_FILE,
     CheckpointError,
     load_checkpoint,
+    load_image_confusions,
     model_from_checkpoint,
     save_checkpoint,
+    save_image_confusions,
 )
 from segmodels.training.config import TrialConfig, check_value, parse_value, trial_settings
 from segmodels.training.eval_batches import ValidationBatches, image_confusions, pixels_per_batch
@@ -74,6 +78,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CHECKPOINT_FILE",
+    "IMAGE_CONFUSIONS",
+    "IMAGE_CONFUSIONS_FILE",
     "FP32_ON_GPU",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -99,6 +105,7 @@ __all__ = [
     "image_confusions",
     "list_losses",
     "load_checkpoint",
+    "load_image_confusions",
     "loader_settings",
     "model_from_checkpoint",
     "normalize_image",
@@ -107,6 +114,7 @@ __all__ = [
     "resolve_memory_format",
     "resolve_precision",
     "save_checkpoint",
+    "save_image_confusions",
     "seed_crop_worker",
     "train_trial",
     "training_batch_size",

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -19,6 +20,12 @@ from segmodels.errors import SegsweepError
 FORMAT = "segsweep-checkpoint"
 VERSION = 1
 CHECKPOINT_FILE = "checkpoint.pt"
+# Beside a checkpoint: the (N, K, K) per-image confusion counts of its epoch's validation, in
+# the split's image order. A trial hands them to its reporter under IMAGE_CONFUSIONS, in the
+# checkpoint dict, and the reporter writes them here: small (112 images x 8 x 8 counts is 57
+# kB), readable without torch, and copied with the checkpoint's folder wherever it goes.
+IMAGE_CONFUSIONS = "image_confusions"
+IMAGE_CONFUSIONS_FILE = "image_confusions.npy"
 
 
 class CheckpointError(SegsweepError, ValueError):
@@ -33,6 +40,27 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
     os.replace(tmp, path)
     return path
+
+
+def save_image_confusions(path: str | Path, image_cms: np.ndarray) -> Path:
+    """Write (N, K, K) per-image confusion counts atomically, as ``save_checkpoint`` does."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, np.asarray(image_cms, dtype=np.int64))
+    os.replace(tmp, path)
+    return path
+
+
+def load_image_confusions(path: str | Path) -> np.ndarray | None:
+    """The (N, K, K) counts ``save_image_confusions`` wrote; None when the file is missing or
+    damaged (a sweep stored before trials kept them: its intervals are unavailable)."""
+    try:
+        cms = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return cms if cms.ndim == 3 and cms.shape[1] == cms.shape[2] else None
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -62,6 +62,11 @@ class ValidationBatches:
     def __len__(self) -> int:
         return len(self.batches)
 
+    @property
+    def order(self) -> list[int]:
+        """The split's index of each image, in the order the batches yield them."""
+        return [i for batch in self.batches for i in batch]
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for batch in self.batches:
             images = self._stack(self.images, batch)  # (b, H, W, 3) uint8

@@ -50,6 +50,7 @@ class SegmentationModule(pl.LightningModule):
         self.pictures: list[np.ndarray] = []
         self.memory_format = torch.contiguous_format  # the trial sets channels_last on CUDA
         self.val_seconds = 0.0  # the last validation pass, device work included
+        self.val_order: list[int] | None = None  # ValidationBatches.order; None: split order
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images.contiguous(memory_format=self.memory_format))
@@ -104,6 +105,17 @@ class SegmentationModule(pl.LightningModule):
                     masks[i].byte().cpu().numpy(),
                 )
             )
+
+    def image_confusions(self) -> np.ndarray:
+        """(N, K, K) int64 counts of each validation image of the last pass, target x
+        prediction, in the split's image order (whatever order the batches took): the
+        per-image evidence behind the epoch's scores, which the analysis resamples."""
+        cms = torch.cat(self._image_cms).cpu().numpy()
+        if self.val_order is None:
+            return cms
+        ordered = np.empty_like(cms)
+        ordered[self.val_order] = cms
+        return ordered
 
     def epoch_metrics(self) -> dict[str, float]:
         """This epoch's train and validation figures (one device sync)."""

@@ -30,7 +30,12 @@ from torch.utils.data import DataLoader
 from segmodels.data import SegmentationData
 from segmodels.models import model_size_mb, parameter_count, time_inference
 from segmodels.training.batches import EpochBatches, training_batch_size
-from segmodels.training.checkpoint import save_checkpoint
+from segmodels.training.checkpoint import (
+    IMAGE_CONFUSIONS,
+    IMAGE_CONFUSIONS_FILE,
+    save_checkpoint,
+    save_image_confusions,
+)
 from segmodels.training.config import TrialConfig
 from segmodels.training.crops_cpu import CropDataset, seed_crop_worker
 from segmodels.training.crops_device import DeviceCrops
@@ -58,9 +63,12 @@ class LocalReporter:
         with open(self.out_dir / "history.jsonl", "a") as f:
             f.write(json.dumps(metrics) + "\n")
         if checkpoint is not None:
+            evidence = checkpoint.pop(IMAGE_CONFUSIONS, None)
             save_checkpoint(self.out_dir / "last.pt", checkpoint)
             if metrics["epoch"] == metrics["best_epoch"]:
                 save_checkpoint(self.out_dir / "best.pt", checkpoint)
+                if evidence is not None:
+                    save_image_confusions(self.out_dir / IMAGE_CONFUSIONS_FILE, evidence)
         if self.verbose:
             print(
                 f"epoch {metrics['epoch']:3d}  train_loss {metrics['train_loss']:.4f}  "
@@ -139,6 +147,8 @@ class _EpochReporter(pl.Callback):
                 "best": self.best,
                 "train_seconds": self.train_seconds,
                 "val_miou": row["val_miou"],
+                # not saved in the checkpoint: reporters keep it beside it (IMAGE_CONFUSIONS_FILE)
+                IMAGE_CONFUSIONS: self.module.image_confusions(),
             }
             self.reporter.report(row, state)
 
@@ -253,6 +263,7 @@ def train_trial(
         data.val.images, data.val.masks, device,
         pixels_per_batch(cfg.batch_size, cfg.crop_size, accelerator),
     )
+    module.val_order = val_batches.order
     logger: Any = False
     if log_dir is not None and cfg.log_images > 0:
         from pytorch_lightning.loggers import TensorBoardLogger

@@ -84,7 +84,8 @@ def test_a_pair_comparison_quotes_its_numbers_and_names_the_winner():
         "0.370 without augmentation.",
         "unet, with augmentation: best val mIoU 0.410 vs 0.370 without augmentation (+0.040)."]
     assert any("overfitting" in line and "without augmentation" in line for line in lines)
-    assert "Verdict: unet with augmentation is better (best val mIoU 0.410 vs 0.370)." in lines
+    assert ("Verdict: unet with augmentation is better (best val mIoU 0.410 vs 0.370), by more "
+            "than the stated 5% margin (no per-image evidence stored, so no interval).") in lines
     assert any("no clear winner" in line
                for line in compare_pair(trials, pd.concat([off, on]), pair, tolerance=0.2))
 

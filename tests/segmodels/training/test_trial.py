@@ -159,3 +159,33 @@ def test_every_model_trains_an_epoch_whatever_the_training_sets_size(tiny_data, 
                         if images * per_image < 4 else [])
     with pytest.raises(ConfigError, match=r"1 crop\(s\) per epoch.*batch_size 4"):
         train_trial(config, _training_set(tiny_data, 1), cpus=1, time_cpu_inference=False)
+
+
+def test_the_best_epochs_per_image_evidence_is_kept_in_the_splits_order(tiny_data, tmp_path):
+    """The per-image confusion counts beside the best checkpoint give back the epoch's scores,
+    one matrix per validation image in the split's order, whatever order validation batched
+    them in (images of one size go together)."""
+    import numpy as np
+    import torch
+
+    from segmodels import metrics
+    from segmodels.data import SegmentationData, Split
+    from segmodels.training.checkpoint import IMAGE_CONFUSIONS_FILE, load_image_confusions
+
+    val = tiny_data.val
+    sizes = [(96, 128), (48, 64), (96, 128), (40, 56)]  # mixed: batched out of order
+    images = [val.images[i % len(val)][:h, :w] for i, (h, w) in enumerate(sizes)]
+    masks = [val.masks[i % len(val)][:h, :w] for i, (h, w) in enumerate(sizes)]
+    data = SegmentationData(tiny_data.root, tiny_data.layout, tiny_data.train,
+                            Split([f"v{i}" for i in range(4)], images, masks))
+    reporter = LocalReporter(tmp_path, verbose=False)
+    train_trial({**TINY, "epochs": 3}, data, reporter=reporter, cpus=1)
+    cms = load_image_confusions(tmp_path / IMAGE_CONFUSIONS_FILE)
+    assert cms.shape == (4, 8, 8) and cms.dtype == np.int64
+    assert [int(cm.sum()) for cm in cms] == [h * w for h, w in sizes]  # the split's order
+    best = next(r for r in reporter.history if r["epoch"] == r["best_epoch"] == max(
+        r["best_epoch"] for r in reporter.history))
+
+    assert metrics.mean_iou(torch.from_numpy(cms.sum(0))) == pytest.approx(best["val_miou_global"])
+    assert metrics.course_scores(torch.from_numpy(cms))["miou"] == \
+        pytest.approx(best["val_miou_per_image"])

@@ -1,0 +1,136 @@
+"""Intervals from a stored sweep's per-image evidence: how much its validation set can tell.
+
+Each trial keeps the per-image confusion counts of its best epoch beside its best checkpoint
+(``segmodels.training.IMAGE_CONFUSIONS_FILE``). From them:
+
+- ``image_intervals``: every trial's best mIoU with a 95% percentile-bootstrap interval over
+  the validation images, in the trial's own mIoU definition (``miou_definition``: global or
+  per image), so a single-seed sweep still says how precisely its scores are known;
+- ``pair_difference``: the difference of two trials' mIoUs with a paired bootstrap interval
+  (the same image indices resampled for both: what the images share cancels);
+- ``tied_with_best``: the trials no paired test can tell from the best, Holm-adjusted over the
+  comparisons made.
+
+A sweep stored before trials kept the evidence has none: its intervals are unavailable (nan,
+with the reason), and the callers fall back to the stated margin. Methods and references:
+``analysis.statistics`` and docs/statistics.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.loading import Experiment
+from analysis.statistics import (
+    Interval,
+    bootstrap_miou,
+    holm,
+    paired_bootstrap_difference,
+    paired_bootstrap_p_value,
+)
+
+CONFIDENCE = 0.95
+ALPHA = 1 - CONFIDENCE
+UNAVAILABLE = "unavailable: the trial kept no per-image evidence (stored before it was kept)"
+INTERVAL_COLUMNS = ("miou_low", "miou_high", "miou_interval", "val_images")
+
+
+def definition_of(exp: Experiment, trial_id: str) -> str:
+    """The mIoU definition the trial's ``best_val_miou`` uses."""
+    return str(exp.configs.get(trial_id, {}).get("miou_definition") or "global")
+
+
+def image_intervals(exp: Experiment) -> pd.DataFrame:
+    """One row per trial (indexed by trial_id): ``miou_low``, ``miou_high`` (nan when
+    unavailable), ``miou_interval`` (how it was obtained, or why not) and ``val_images``."""
+    rows = {}
+    for trial_id in exp.trials["trial_id"]:
+        cms = exp.image_confusions(trial_id)
+        if cms is None or len(cms) == 0:
+            rows[trial_id] = (np.nan, np.nan, UNAVAILABLE, 0)
+            continue
+        try:
+            interval = bootstrap_miou(cms, definition_of(exp, trial_id), CONFIDENCE)
+        except ValueError as exc:  # e.g. a validation image without a labelled pixel
+            rows[trial_id] = (np.nan, np.nan, f"unavailable: {exc}", len(cms))
+            continue
+        rows[trial_id] = (interval.low, interval.high, interval.method, len(cms))
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(INTERVAL_COLUMNS))
+
+
+def with_intervals(exp: Experiment) -> pd.DataFrame:
+    """The trials table with ``INTERVAL_COLUMNS`` added."""
+    return exp.trials.join(image_intervals(exp), on="trial_id")
+
+
+def _paired(exp: Experiment, a: str, b: str) -> tuple[np.ndarray, np.ndarray, str] | None:
+    cms_a, cms_b = exp.image_confusions(a), exp.image_confusions(b)
+    definition = definition_of(exp, a)
+    if (cms_a is None or cms_b is None or cms_a.shape != cms_b.shape
+            or definition != definition_of(exp, b)):
+        return None
+    return cms_a, cms_b, definition
+
+
+def pair_difference(exp: Experiment, a: str, b: str) -> Interval | None:
+    """mIoU(a) - mIoU(b) with its paired bootstrap interval over the validation images both
+    were scored on; None when either lacks the evidence (or they were scored differently)."""
+    paired = _paired(exp, a, b)
+    if paired is None:
+        return None
+    try:
+        return paired_bootstrap_difference(*paired, confidence=CONFIDENCE)
+    except ValueError:  # e.g. a validation image without a labelled pixel
+        return None
+
+
+def tied_with_best(exp: Experiment, trial_ids: list[str], scores: pd.Series) -> set[str] | None:
+    """The trials among ``trial_ids`` whose difference from the best (by ``scores``, indexed by
+    trial_id) no paired bootstrap test detects, Holm-adjusted over the len - 1 comparisons at
+    level ``ALPHA``; the best itself included. None when any of them lacks the evidence."""
+    ranked = scores.loc[trial_ids].astype(float).dropna().sort_values(ascending=False,
+                                                                         kind="stable")
+    if ranked.empty:
+        return set()
+    best, others = ranked.index[0], list(ranked.index[1:])
+    p_values = []
+    for other in others:
+        paired = _paired(exp, best, other)
+        if paired is None:
+            return None
+        try:
+            p_values.append(paired_bootstrap_p_value(*paired))
+        except ValueError:
+            return None
+    adjusted = holm(p_values) if p_values else np.array([])
+    return {best, *(t for t, p in zip(others, adjusted) if p > ALPHA)}
+
+
+def describe_evidence(exp: Experiment) -> str:
+    """The report's first words on uncertainty: seeds and images behind the answers, and the
+    size of difference they can detect."""
+    done = exp.finished
+    if done.empty:
+        return "no trial has reported yet."
+    seeds = sorted({exp.configs.get(t, {}).get("seed") for t in done["trial_id"]} - {None})
+    table = image_intervals(exp).loc[done["trial_id"]]
+    known = table.dropna(subset=["miou_low", "miou_high"])
+    text = (f"{len(done)} trial(s), trained with seed(s) {', '.join(map(str, seeds))}: each "
+            "point is one training run, so no interval here covers what another seed would "
+            "give (a reseed can move a point by several hundredths on small data). ")
+    if known.empty:
+        return text + ("No trial kept per-image evidence (the sweep was stored before trials "
+                       "kept it): no interval is available, and verdicts fall back to the "
+                       "stated margin.")
+    half = (known["miou_high"] - known["miou_low"]) / 2
+    text += (f"{int(known['val_images'].max())} validation images behind each score; each best "
+             f"mIoU carries a {CONFIDENCE:.0%} percentile-bootstrap interval over those images "
+             f"(half-widths {half.min():.3f} to {half.max():.3f}), and a verdict names a winner "
+             "only when the paired bootstrap interval of the difference excludes 0. "
+             "Differences smaller than about those half-widths cannot be detected with this "
+             "validation set.")
+    missing = len(table) - len(known)
+    if missing:
+        text += f" {missing} trial(s) kept no per-image evidence: their intervals are unavailable."
+    return text

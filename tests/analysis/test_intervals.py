@@ -1,0 +1,124 @@
+"""Intervals from stored per-image evidence: on fake experiments whose per-image confusion
+matrices are known, each trial's interval holds its score, paired differences have the right
+sign, the tie group with the best is what the data supports, and no verdict names a winner
+whose interval of the difference contains 0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.comparisons import SWITCHES, SwitchPair
+from analysis.findings import compare_pair
+from analysis.intervals import (
+    UNAVAILABLE,
+    describe_evidence,
+    image_intervals,
+    pair_difference,
+    tied_with_best,
+)
+from analysis.loading import Experiment
+from analysis.statistics import miou
+from segmodels.training import IMAGE_CONFUSIONS_FILE, save_image_confusions
+
+K, N = 4, 40
+
+
+def _images(rng: np.random.Generator, accuracy: float) -> np.ndarray:
+    """(N, K, K) counts of N images of 400 pixels whose classes are predicted right with
+    probability ``accuracy`` per image (drawn around it), else as a random other class."""
+    cms = np.zeros((N, K, K), dtype=np.int64)
+    for i in range(N):
+        target = rng.integers(0, K, 400)
+        right = rng.random(400) < np.clip(rng.normal(accuracy, 0.05), 0, 1)
+        pred = np.where(right, target, (target + rng.integers(1, K, 400)) % K)
+        np.add.at(cms[i], (target, pred), 1)
+    return cms
+
+
+def _experiment(tmp_path: Path, evidence: dict[str, np.ndarray | None]) -> Experiment:
+    rows = []
+    for trial_id, cms in evidence.items():
+        folder = tmp_path / trial_id / "checkpoint_000003"
+        folder.mkdir(parents=True)
+        if cms is not None:
+            save_image_confusions(folder / IMAGE_CONFUSIONS_FILE, cms)
+        score = float(miou(cms, "global")) if cms is not None else 0.5
+        rows.append({"trial_id": trial_id, "name": f"model-{trial_id}", "epochs_done": 3,
+                     "epochs_planned": 3, "status": "TERMINATED", "best_val_miou": score,
+                     "best_epoch": 3, "best_checkpoint": str(folder / "checkpoint.pt"),
+                     "best_checkpoint_epoch": 3})
+    trials = pd.DataFrame(rows)
+    configs = {t: {"miou_definition": "global", "seed": 0} for t in evidence}
+    return Experiment(tmp_path, {}, trials, pd.DataFrame(), configs)
+
+
+@pytest.fixture
+def exp(tmp_path) -> Experiment:
+    rng = np.random.default_rng(0)
+    best = _images(rng, 0.80)
+    near = best.copy()  # the same model but for a few images: no detectable difference
+    near[:3] = _images(rng, 0.78)[:3]
+    return _experiment(tmp_path, {"best": best, "near": near, "worse": _images(rng, 0.55),
+                                  "legacy": None})
+
+
+def test_each_trial_gets_an_interval_over_its_images_or_the_reason_it_has_none(exp):
+    table = image_intervals(exp)
+    scores = exp.trials.set_index("trial_id")["best_val_miou"]
+    for trial_id in ("best", "near", "worse"):
+        low, high = table.loc[trial_id, ["miou_low", "miou_high"]]
+        assert low < scores[trial_id] < high and high - low < 0.1, trial_id
+        assert table.loc[trial_id, "val_images"] == N
+        assert "bootstrap over 40 images" in table.loc[trial_id, "miou_interval"]
+    assert np.isnan(table.loc["legacy", "miou_low"])
+    assert table.loc["legacy", "miou_interval"] == UNAVAILABLE
+
+
+def test_a_paired_difference_has_the_sign_of_the_better_model(exp):
+    assert pair_difference(exp, "best", "worse").low > 0
+    assert pair_difference(exp, "worse", "best").high < 0
+    same = pair_difference(exp, "best", "best")
+    assert (same.estimate, same.low, same.high) == (0.0, 0.0, 0.0)
+    assert pair_difference(exp, "best", "legacy") is None  # no evidence: no interval
+
+
+def test_the_tie_group_holds_what_no_paired_test_can_tell_from_the_best(exp):
+    scores = exp.trials.set_index("trial_id")["best_val_miou"]
+    assert tied_with_best(exp, ["best", "near", "worse"], scores) == {"best", "near"}
+    assert tied_with_best(exp, ["best", "near", "legacy"], scores) is None
+
+
+@pytest.mark.parametrize("off, on, winner", [("worse", "best", True), ("near", "best", False)])
+def test_a_verdict_names_a_winner_only_when_the_interval_excludes_zero(exp, off, on, winner):
+    history = pd.DataFrame([
+        {"trial_id": t, "epoch": e, "val_miou": 0.3, "val_accuracy": 0.5,
+         "val_mean_class_recall": 0.4, "val_loss": 1.0 - e / 10, "train_loss": 1.1 - e / 10}
+        for t in (off, on) for e in (1, 2, 3)])
+    pair = SwitchPair(SWITCHES["augment"], off, on, "unet")
+    difference = pair_difference(exp, on, off)
+    lines = compare_pair(exp.trials, history, pair, 0.05, "fifo", difference)
+    [verdict] = [line for line in lines if line.startswith("Verdict")]
+    assert ("better than" in verdict) is winner
+    if not winner:
+        assert difference.contains(0) and "no detectable difference" in verdict
+    assert "paired bootstrap over the 40 validation images" in verdict
+
+
+def test_without_evidence_the_stated_margin_decides_and_says_so(exp):
+    history = pd.DataFrame([{"trial_id": t, "epoch": 1, "val_miou": 0.3, "val_accuracy": 0.5,
+                             "val_mean_class_recall": 0.4, "val_loss": 1.0, "train_loss": 1.0}
+                            for t in ("legacy", "best")])
+    pair = SwitchPair(SWITCHES["augment"], "legacy", "best", "unet")
+    lines = compare_pair(exp.trials, history, pair, 0.05, "fifo", None)
+    [verdict] = [line for line in lines if line.startswith("Verdict")]
+    assert "stated 5% margin (no per-image evidence stored, so no interval)" in verdict
+
+
+def test_the_report_says_what_evidence_stands_behind_the_answers(exp):
+    text = describe_evidence(exp)
+    assert "40 validation images" in text and "one training run" in text
+    assert "1 trial(s) kept no per-image evidence" in text
