@@ -134,3 +134,21 @@ def describe_evidence(exp: Experiment) -> str:
     if missing:
         text += f" {missing} trial(s) kept no per-image evidence: their intervals are unavailable."
     return text
+
+
+def tie_groups(exp: Experiment, trials: pd.DataFrame) -> dict[str, list[list[str]]] | None:
+    """Best val mIoU's rank groups by test, as model names, best first: the first group is the
+    best and every trial ``tied_with_best`` it; the next starts at the best of the rest, and so
+    on. None when a trial lacks per-image evidence (the rankings then use the stated margin)."""
+    scored = trials.dropna(subset=["best_val_miou"])
+    scores = scored.set_index("trial_id")["best_val_miou"].astype(float)
+    names = scored.set_index("trial_id")["name"].astype(str)
+    left = list(scores.sort_values(ascending=False, kind="stable").index)
+    groups = []
+    while left:
+        tied = tied_with_best(exp, left, scores)
+        if tied is None:
+            return None
+        groups.append([names[t] for t in left if t in tied])
+        left = [t for t in left if t not in tied]
+    return {"best_val_miou": groups}

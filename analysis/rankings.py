@@ -110,10 +110,20 @@ def pareto_front(trials: pd.DataFrame, x: str, y: str = MIOU) -> list[str]:
     return sorted(front, key=lambda n: float(points.set_index("name").loc[n, x]))
 
 
-def rankings_table(trials: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> pd.DataFrame:
+def _groups(values: pd.Series, column: str, tolerance: float,
+            tested: dict[str, list[list[str]]] | None) -> list[list[str]]:
+    """The tie groups of an axis: the statistically tested ones where given, else ``tolerance``."""
+    if tested and column in tested:
+        return [[n for n in group if n in values.dropna().index] for group in tested[column]]
+    return rank_groups(values, AXES[column].higher_is_better, tolerance)
+
+
+def rankings_table(trials: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
+                   tested: dict[str, list[list[str]]] | None = None) -> pd.DataFrame:
     """Long table: one row per axis x model with its rank (tied models share a rank), value,
     the models it ties with, (cost axes) whether it is Pareto-optimal for mIoU vs that axis,
-    and a note where the value is projected from fewer epochs."""
+    and a note where the value is projected from fewer epochs. ``tested``: axis -> tie groups
+    from a statistical test (``analysis.intervals.tie_groups``), which replace the margin."""
     rows = []
     notes = projection_notes(trials)
     for column, axis in AXES.items():
@@ -121,7 +131,7 @@ def rankings_table(trials: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -
             continue
         values = trials.set_index("name")[column].astype(float)
         front = set(pareto_front(trials, column)) if column in COST_AXES else set()
-        for rank, group in enumerate(rank_groups(values, axis.higher_is_better, tolerance), 1):
+        for rank, group in enumerate(_groups(values, column, tolerance, tested), 1):
             for name in group:
                 rows.append({
                     "axis": column, "rank": rank, "name": name, "value": values[name],
@@ -133,26 +143,36 @@ def rankings_table(trials: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -
                                        "pareto_optimal", "note"])
 
 
-def ranking_lines(trials: pd.DataFrame, column: str,
-                  tolerance: float = DEFAULT_TOLERANCE) -> list[str]:
+def ranking_lines(trials: pd.DataFrame, column: str, tolerance: float = DEFAULT_TOLERANCE,
+                  tested: dict[str, list[list[str]]] | None = None) -> list[str]:
     """``["1. a (0.41) = b (0.40) (tie within 5%)", "2. c (0.30)"]``; a projected training
     time reads "c (1.67 min, projected from 1 of 3 epochs)"."""
-    axis = AXES[column]
     values = trials.set_index("name")[column].astype(float)
     texts = value_texts(trials, column, in_parentheses=True)
     lines = []
-    for rank, group in enumerate(rank_groups(values, axis.higher_is_better, tolerance), 1):
+    by_test = bool(tested and column in tested)
+    for rank, group in enumerate(_groups(values, column, tolerance, tested), 1):
         members = " = ".join(f"{n} ({texts[n]})" for n in group)
-        tie = f" (tie within {tolerance:.0%})" if len(group) > 1 else ""
+        tie = ("" if len(group) < 2 else " (no detectable difference)" if by_test
+               else f" (tie within {tolerance:.0%})")
         lines.append(f"{rank}. {members}{tie}")
     return lines
 
 
 def rankings_markdown(trials: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
-                      title: str = "Rankings") -> str:
+                      title: str = "Rankings",
+                      tested: dict[str, list[list[str]]] | None = None) -> str:
     """Every axis in order, ties called out, then the Pareto sets (mIoU vs each cost)."""
-    out = [f"# {title}", "",
-           f"Models within {tolerance:.0%} of each other (relative) are ranked as a tie.", ""]
+    margin = (f"Models within {tolerance:.0%} of each other (relative) are ranked as a tie "
+              "(a stated practical margin, not a test)")
+    if tested and MIOU in tested:
+        rule = (f"On best val mIoU, models are tied with the best of their group when a paired "
+                "bootstrap over the validation images cannot tell them apart (95%, "
+                f"Holm-adjusted over the comparisons with the group's best). {margin} on the "
+                "other axes.")
+    else:
+        rule = margin + "."
+    out = [f"# {title}", "", rule, ""]
     notes = projection_notes(trials)
     projected = notes[notes != ""].index.tolist()
     for column, axis in AXES.items():
@@ -161,7 +181,7 @@ def rankings_markdown(trials: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE
         if column == PROJECTED and projected:
             out += [f"Trained fewer epochs than planned, so ranked by minutes per trained epoch "
                     f"x planned epochs (projected): {', '.join(projected)}.", ""]
-        lines = ranking_lines(trials, column, tolerance) if column in trials else []
+        lines = ranking_lines(trials, column, tolerance, tested) if column in trials else []
         out.extend(lines or ["not measured for any model (no GPU in this sweep?)"
                              if column == "inference_ms_gpu" else "no values yet"])
         missing = trials.loc[trials[column].isna(), "name"].tolist() if column in trials else []

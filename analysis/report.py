@@ -24,7 +24,12 @@ from analysis.findings import (
     reasons,
     timing_noise,
 )
-from analysis.intervals import describe_evidence, pair_difference, with_intervals
+from analysis.intervals import (
+    describe_evidence,
+    pair_difference,
+    tie_groups,
+    with_intervals,
+)
 from analysis.loading import Experiment, load_experiment
 from analysis.plots import Figure, build_plots
 from analysis.rankings import (
@@ -99,8 +104,9 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
     val, notes = (val, []) if val is not None else load_validation(exp.meta)
     baseline = constant_predictor_miou(val) if val is not None else None
     data = ReportData(exp, tolerance, build_plots(exp, out, baseline), baseline, notes)
-    (out / "rankings.md").write_text(rankings_markdown(exp.finished, tolerance))
-    rankings_table(exp.finished, tolerance).to_csv(out / "rankings.csv", index=False)
+    tested = tie_groups(exp, exp.finished)
+    (out / "rankings.md").write_text(rankings_markdown(exp.finished, tolerance, tested=tested))
+    rankings_table(exp.finished, tolerance, tested).to_csv(out / "rankings.csv", index=False)
     if not examples:
         data.notes.append("per-class examples not made (--no-examples)")
     elif val is not None:
@@ -248,7 +254,8 @@ def _examples_section(d: ReportData) -> str:
 
 
 def _rankings_section(d: ReportData) -> str:
-    text = rankings_markdown(d.exp.finished, d.tolerance, title="Rankings of every trial")
+    text = rankings_markdown(d.exp.finished, d.tolerance, title="Rankings of every trial",
+                             tested=tie_groups(d.exp, d.exp.finished))
     return "<h2>Rankings</h2>\n" + html.markdown(text)
 
 

@@ -122,3 +122,16 @@ def test_the_report_says_what_evidence_stands_behind_the_answers(exp):
     text = describe_evidence(exp)
     assert "40 validation images" in text and "one training run" in text
     assert "1 trial(s) kept no per-image evidence" in text
+
+
+def test_rankings_tie_by_test_where_every_trial_kept_its_evidence(exp):
+    from analysis.intervals import tie_groups
+    from analysis.rankings import rankings_markdown
+
+    tested = exp.trials[exp.trials["trial_id"] != "legacy"]
+    groups = tie_groups(exp, tested)
+    assert groups == {"best_val_miou": [["model-best", "model-near"], ["model-worse"]]}
+    text = rankings_markdown(tested, 0.05, tested=groups)
+    assert "paired bootstrap over the validation images" in text
+    assert "1. model-best (" in text and "(no detectable difference)" in text
+    assert tie_groups(exp, exp.trials) is None  # the legacy trial has no evidence
