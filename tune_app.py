@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     tune = p.add_argument_group("search and scheduling")
     tune.add_argument("--search", default="grid", choices=list(SEARCHES),
                       help="; ".join(f"{k}: {v.description}" for k, v in SEARCHES.items()))
+    tune.add_argument("--seeds", type=int, default=None,
+                      help="train every grid point once per seed (--seed, --seed + 1, ...), "
+                           "each its own trial: the report then gives every answer with its "
+                           "interval over seeds (default: a grid file's 'seeds', else 1)")
     tune.add_argument("--num-samples", type=int, default=None,
                       help="extra Optuna trials beyond one per grid point")
     tune.add_argument("--scheduler", default=None, choices=list(SCHEDULERS),
@@ -111,7 +115,7 @@ def settings_from_args(args: argparse.Namespace):
     return SweepSettings(
         grid=args.grid, data=args.data, overrides=overrides, point_settings=args.point_set,
         image_size=parse_image_size(args.image_size) if args.image_size else None,
-        search=args.search,
+        search=args.search, seeds=args.seeds,
         num_samples=args.num_samples, scheduler=args.scheduler, grace_period=args.grace_period,
         reduction_factor=args.reduction_factor, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial, storage=args.storage, name=args.name,

@@ -47,7 +47,7 @@ from segmodels.training import config, list_losses
 from sweeps.search import SCHEDULERS
 
 MODEL_AXES = ("model", "backbone", "aspp", "arch", "encoder", "augment")
-TOP_LEVEL_KEYS = ("axes", "fixed", "scheduler")
+TOP_LEVEL_KEYS = ("axes", "fixed", "scheduler", "seeds")
 _NAMING_KEYS = {key for keys in NAMED_BY.values() for key in keys}
 
 
@@ -156,6 +156,7 @@ class Grid:
     fixed: dict[str, Any] = dataclasses.field(default_factory=dict)
     source: str = ""
     scheduler: str | None = None  # a grid file's own choice; None: the search's default
+    seeds: int | None = None  # a grid file's replicates per point; None: one (or --seeds)
 
     @property
     def labels(self) -> list[str]:
@@ -203,6 +204,11 @@ def load_grid_file(path: Path) -> Grid:
             f"{path}: unknown top-level key(s) {', '.join(unknown)}; valid keys: "
             f"{', '.join(TOP_LEVEL_KEYS)}"
         )
+    seeds = raw.get("seeds")
+    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int)
+                              or seeds < 1):
+        raise GridError(f"{path}: seeds = {seeds!r} must be a whole number >= 1 (the training "
+                        "runs of every point, one per seed)")
     scheduler = raw.get("scheduler")
     if scheduler is not None and scheduler not in SCHEDULERS:
         raise GridError(f"{path}: scheduler = {scheduler!r} is not valid; valid values: "
@@ -227,7 +233,22 @@ def load_grid_file(path: Path) -> Grid:
     # Model settings now live in the points, where UNet drops backbone/aspp; left in the fixed
     # settings they would come back into UNet's config.
     shared = {k: v for k, v in fixed.items() if k not in MODEL_AXES}
-    return Grid(grid_name(str(path)), points, shared, source=str(path), scheduler=scheduler)
+    return Grid(grid_name(str(path)), points, shared, source=str(path), scheduler=scheduler,
+                seeds=seeds)
+
+
+def with_seeds(grid: Grid, seeds: int, first: int) -> Grid:
+    """Every point once per seed ``first .. first + seeds - 1``, each its own trial with the seed
+    in its label (``unet/aug/seed=1``): replicates the analysis pairs by seed. Seed-major, so
+    the first replicate of every point is scheduled before any second one."""
+    if seeds == 1:
+        return grid
+    varied = [label for label, p in grid.by_label().items() if "seed" in p]
+    if varied:
+        raise GridError(f"{grid.source or grid.name}: its points already set seed ({varied[0]}, "
+                        "...); drop the seed axis or --seeds/seeds:, not both")
+    points = [{**p, "seed": first + s} for s in range(seeds) for p in grid.points]
+    return dataclasses.replace(grid, points=points)
 
 
 def _point_axes(axes: dict[str, list[Any]], fixed: dict[str, Any]) -> dict[str, list[Any]]:

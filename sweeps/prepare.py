@@ -36,6 +36,7 @@ from sweeps.grids import (
     grid_name,
     load_grid,
     scratch_where_no_weights,
+    with_seeds,
 )
 from sweeps.record import (
     read_sweep_record,
@@ -186,8 +187,12 @@ def _stored_sweep(settings: SweepSettings) -> tuple[SweepSettings, Grid, dict[st
         raise SweepError(f"--resume continues sweep {settings.name!r} with its own "
                          f"--num-samples {num_samples}; drop --num-samples "
                          f"{settings.num_samples}")
+    seeds = int(stored.get("seeds") or 1)
+    if settings.seeds is not None and settings.seeds != seeds:
+        raise SweepError(f"--resume continues sweep {settings.name!r} with its own --seeds "
+                         f"{seeds}; drop --seeds {settings.seeds}")
     settings = dataclasses.replace(settings, trackers=trackers, num_samples=num_samples,
-                                   search=stored.get("search", settings.search))
+                                   search=stored.get("search", settings.search), seeds=seeds)
     reason = f"the sweep's own ({record.get('scheduler_reason') or 'as it was started'})"
     grid = Grid(record["grid"], list(record["points"].values()), source=record["grid_source"])
     return settings, grid, fixed, reason
@@ -204,10 +209,17 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
     else:
         grid = apply_point_settings(load_grid(settings.grid), settings.point_settings)
         fixed = _fixed_config(grid, settings.overrides)
+        seeds = settings.seeds or grid.seeds or 1
+        if seeds > 1 and settings.search != "grid":
+            raise SweepError(f"--seeds {seeds} with --search {settings.search}: the searcher "
+                             "would learn from single-seed scores of replicated points; search "
+                             "with one seed, then re-run the points it found with --seeds")
+        grid = with_seeds(grid, seeds, TrialConfig.from_dict(fixed).seed)
         scheduler, reason = search.resolve_scheduler(settings.search, settings.scheduler,
                                                      grid.scheduler, grid.source)
         settings = dataclasses.replace(settings, name=settings.name or grid.name,
-                                       scheduler=scheduler, num_samples=settings.num_samples or 0)
+                                       scheduler=scheduler, num_samples=settings.num_samples or 0,
+                                       seeds=seeds)
     tracking.check_trackers(settings.trackers)
     _check_points(settings, grid, _point_configs(grid, fixed))
     grid, scratch = scratch_where_no_weights(grid, fixed)
@@ -234,6 +246,8 @@ def _check_flags(settings: SweepSettings) -> None:
     if settings.scheduler is not None and settings.scheduler not in search.SCHEDULERS:
         raise SweepError(f"--scheduler {settings.scheduler!r}: choose from "
                          f"{', '.join(search.SCHEDULERS)}")
+    if settings.seeds is not None and settings.seeds < 1:
+        raise SweepError(f"--seeds must be >= 1, got {settings.seeds}")
     if settings.num_samples is not None and settings.num_samples < 0:
         raise SweepError(f"--num-samples must be >= 0, got {settings.num_samples}")
     for flag in ("cpus_per_trial", "gpus_per_trial"):

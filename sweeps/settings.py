@@ -37,6 +37,7 @@ class SweepSettings:
     overrides: dict[str, Any] = field(default_factory=dict)  # TrialConfig keys from the CLI
     point_settings: list[str] = field(default_factory=list)  # --point-set PATTERN:KEY=VALUE
     search: str = "grid"
+    seeds: int | None = None  # training runs per grid point; None: the grid file's, else 1
     num_samples: int | None = None  # extra Optuna trials beyond one per grid point; None: 0,
     # or the sweep's own on --resume
     scheduler: str | None = None  # None: the grid file's, else the search's default

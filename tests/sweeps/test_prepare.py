@@ -246,3 +246,47 @@ def test_a_sweep_name_taken_on_object_storage_is_refused(tmp_path, tiny_dataset_
     settings.storage = "s3://bucket/runs"
     with pytest.raises(SweepError, match="'smoke' already exists in s3://bucket/runs"):
         prepare(settings)
+
+
+def test_seeds_train_every_point_once_per_seed_each_its_own_trial(tmp_path, tiny_dataset_dir):
+    prepared = prepare(_settings(tmp_path, tiny_dataset_dir, grid="homework", seeds=3,
+                                 overrides={"crop_size": 64, "seed": 5}))
+    labels = prepared.grid.labels
+    assert len(labels) == 18 and len(set(labels)) == 18
+    assert labels[:6] == [f"{label}/seed=5" for label in
+                          prepare(_settings(tmp_path, tiny_dataset_dir, grid="homework",
+                                            overrides={"crop_size": 64}, name="one")).grid.labels]
+    assert sorted({prepared.trial_config(label).seed for label in labels}) == [5, 6, 7]
+    assert prepared.settings.seeds == 3  # stored with the sweep: a resume keeps them
+
+
+def test_a_grid_file_sets_its_own_seeds_and_refuses_a_bad_count(tmp_path, tiny_dataset_dir):
+    grid = tmp_path / "g.yaml"
+    grid.write_text("seeds: 2\naxes:\n  model: [unet]\n  augment: [false, true]\n")
+    prepared = prepare(_settings(tmp_path, tiny_dataset_dir, grid=str(grid)))
+    assert prepared.grid.labels == ["unet/no-aug/seed=0", "unet/aug/seed=0",
+                                    "unet/no-aug/seed=1", "unet/aug/seed=1"]
+    grid.write_text("seeds: 0\naxes:\n  model: [unet]\n")
+    with pytest.raises(GridError, match="seeds = 0 must be a whole number >= 1"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, grid=str(grid)))
+    grid.write_text("axes:\n  model: [unet]\n  seed: [0, 1]\n")
+    with pytest.raises(GridError, match="already set seed"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, grid=str(grid), seeds=2))
+
+
+def test_seeds_with_a_search_are_refused_before_anything_runs(tmp_path, tiny_dataset_dir):
+    with pytest.raises(SweepError, match="--seeds 2 with --search optuna: the searcher would "
+                                         "learn from single-seed scores"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, search="optuna", seeds=2))
+    with pytest.raises(SweepError, match="--seeds must be >= 1"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, seeds=0))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_resumed_sweep_keeps_its_seeds(tmp_path, tiny_dataset_dir):
+    prepared = prepare(_settings(tmp_path, tiny_dataset_dir, seeds=2))
+    _record(prepared)
+    resumed = prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+    assert resumed.settings.seeds == 2 and resumed.grid.labels == prepared.grid.labels
+    with pytest.raises(SweepError, match="with its own --seeds 2; drop --seeds 3"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, resume=True, seeds=3))
