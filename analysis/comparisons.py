@@ -93,18 +93,32 @@ def find_pairs(configs: dict[str, dict[str, Any]], key: str) -> list[SwitchPair]
 
 
 def _disambiguate(pairs: list[SwitchPair], configs: dict[str, dict[str, Any]]) -> None:
-    """Pairs with the same subject (Optuna: same point, other lr) get the differing values."""
+    """Pairs with the same subject get the settings that tell them apart (Optuna: the same
+    point at another lr and crop). Pairs that differ only in their seed keep one subject: they
+    are replicates of one comparison (--seeds), judged together."""
     by_subject: dict[str, list[int]] = {}
     for i, pair in enumerate(pairs):
         by_subject.setdefault(pair.subject, []).append(i)
     for indices in by_subject.values():
-        if len(indices) < 2:
+        offs = [configs[pairs[i].off] for i in indices]
+        differing = sorted({k for cfg in offs for k in cfg if k != "seed" and k not in NOT_COMPARED
+                            and len({json.dumps(c.get(k), sort_keys=True, default=str)
+                                     for c in offs}) > 1})
+        if len(indices) < 2 or not differing:
             continue
         for i in indices:
             cfg = configs[pairs[i].off]
-            extra = f"lr={cfg.get('lr'):.2g} crop={cfg.get('crop_size')}"
+            extra = " ".join(f"{_short(k)}={_value(cfg.get(k))}" for k in differing)
             pairs[i] = SwitchPair(pairs[i].switch, pairs[i].off, pairs[i].on,
-                            f"{pairs[i].subject} {extra}")
+                                  f"{pairs[i].subject} {extra}")
+
+
+def _short(key: str) -> str:
+    return {"crop_size": "crop"}.get(key, key)
+
+
+def _value(value: Any) -> str:
+    return f"{value:.2g}" if isinstance(value, float) else str(value)
 
 
 def timed_network(config: dict[str, Any]) -> tuple[str, Any, Any]:

@@ -107,35 +107,6 @@ def tied_with_best(exp: Experiment, trial_ids: list[str], scores: pd.Series) -> 
     return {best, *(t for t, p in zip(others, adjusted) if p > ALPHA)}
 
 
-def describe_evidence(exp: Experiment) -> str:
-    """The report's first words on uncertainty: seeds and images behind the answers, and the
-    size of difference they can detect."""
-    done = exp.finished
-    if done.empty:
-        return "no trial has reported yet."
-    seeds = sorted({exp.configs.get(t, {}).get("seed") for t in done["trial_id"]} - {None})
-    table = image_intervals(exp).loc[done["trial_id"]]
-    known = table.dropna(subset=["miou_low", "miou_high"])
-    text = (f"{len(done)} trial(s), trained with seed(s) {', '.join(map(str, seeds))}: each "
-            "point is one training run, so no interval here covers what another seed would "
-            "give (a reseed can move a point by several hundredths on small data). ")
-    if known.empty:
-        return text + ("No trial kept per-image evidence (the sweep was stored before trials "
-                       "kept it): no interval is available, and verdicts fall back to the "
-                       "stated margin.")
-    half = (known["miou_high"] - known["miou_low"]) / 2
-    text += (f"{int(known['val_images'].max())} validation images behind each score; each best "
-             f"mIoU carries a {CONFIDENCE:.0%} percentile-bootstrap interval over those images "
-             f"(half-widths {half.min():.3f} to {half.max():.3f}), and a verdict names a winner "
-             "only when the paired bootstrap interval of the difference excludes 0. "
-             "Differences smaller than about those half-widths cannot be detected with this "
-             "validation set.")
-    missing = len(table) - len(known)
-    if missing:
-        text += f" {missing} trial(s) kept no per-image evidence: their intervals are unavailable."
-    return text
-
-
 def tie_groups(exp: Experiment, trials: pd.DataFrame) -> dict[str, list[list[str]]] | None:
     """Best val mIoU's rank groups by test, as model names, best first: the first group is the
     best and every trial ``tied_with_best`` it; the next starts at the best of the rest, and so

@@ -25,7 +25,6 @@ from analysis.findings import (
     timing_noise,
 )
 from analysis.intervals import (
-    describe_evidence,
     pair_difference,
     tie_groups,
     with_intervals,
@@ -39,6 +38,14 @@ from analysis.rankings import (
     rankings_markdown,
     rankings_table,
 )
+from analysis.replicates import (
+    describe_evidence,
+    has_replicates,
+    point_table,
+    seed_matched_difference,
+    seed_of,
+)
+from analysis.statistics import verdict
 from sweeps.equal_work import PROJECTED
 
 if TYPE_CHECKING:  # torch-heavy modules load only once a real experiment is found
@@ -195,15 +202,32 @@ def _switch_section(d: ReportData, key: str, number: int, heading: str) -> str:
     if not pairs:
         parts.append(f'<p class="skip">No two trials differ only in {key}: nothing to compare '
                      "(the homework grid has this pair).</p>")
-    for pair in pairs:
-        lines = compare_pair(d.exp.trials, d.exp.history, pair, d.tolerance,
-                             d.exp.meta.get("settings", {}).get("scheduler"),
-                             pair_difference(d.exp, pair.on, pair.off))
-        lines += reasons(d.exp.trials, d.exp.history, pair)
-        parts.append(f"<h3>{html.esc(pair.subject)}</h3>" + html.bullets(lines, "answer"))
-        fig = figures.get((pair.off, pair.on))
-        if fig is not None:
-            parts.append(html.figure(fig.path, fig.title, fig.note))
+    by_subject: dict[str, list] = {}
+    for pair in pairs:  # with --seeds: one pair per seed, all of one subject
+        by_subject.setdefault(pair.subject, []).append(pair)
+    for subject, group in by_subject.items():
+        lines = []
+        over_seeds = seed_matched_difference(d.exp, group)
+        if over_seeds is not None:
+            s = group[0].switch
+            lines.append(f"Verdict over {len(group)} seeds: " + verdict(
+                over_seeds, f"{subject} {s.on}", s.off, digits=3) + " (the seeds are the "
+                "pairs: each seed trained both sides).")
+        for number, pair in enumerate(group):
+            seed = f"Seed {seed_of(d.exp, pair.on)}: " if over_seeds is not None else ""
+            answers = compare_pair(d.exp.trials, d.exp.history, pair, d.tolerance,
+                                   d.exp.meta.get("settings", {}).get("scheduler"),
+                                   pair_difference(d.exp, pair.on, pair.off))
+            if number == 0:
+                lines += [seed + line for line in answers]
+                lines += reasons(d.exp.trials, d.exp.history, pair)
+            else:  # the other seeds: their verdicts, not every curve's story again
+                lines += [seed + line for line in answers if line.startswith("Verdict")]
+        parts.append(f"<h3>{html.esc(subject)}</h3>" + html.bullets(lines, "answer"))
+        for pair in group:
+            fig = figures.get((pair.off, pair.on))
+            if fig is not None:
+                parts.append(html.figure(fig.path, fig.title, fig.note))
     return "\n".join(parts)
 
 
@@ -253,6 +277,21 @@ def _examples_section(d: ReportData) -> str:
     return "\n".join(parts)
 
 
+def _points_section(d: ReportData) -> str:
+    """With --seeds: each point's mean over its seeds, with the interval over seeds (and
+    images, where the trials kept their evidence)."""
+    if not has_replicates(d.exp):
+        return ""
+    table = point_table(d.exp)
+    table.insert(3, "95% interval", [f"[{lo:.3f}, {hi:.3f}]" if pd.notna(lo) else "unavailable"
+                                     for lo, hi in zip(table["miou_low"], table["miou_high"])])
+    shown = table[["point", "seeds", "best_val_miou", "95% interval", "miou_interval"]]
+    return ("<h2>Points over seeds</h2>\n<p>Each point trained once per seed; its best val "
+            "mIoU is the mean over seeds, with a 95% interval (method per row).</p>\n"
+            + html.table(shown.rename(columns={"best_val_miou": "mean best val mIoU",
+                                               "miou_interval": "interval method"})))
+
+
 def _rankings_section(d: ReportData) -> str:
     text = rankings_markdown(d.exp.finished, d.tolerance, title="Rankings of every trial",
                              tested=tie_groups(d.exp, d.exp.finished))
@@ -277,6 +316,7 @@ SECTIONS = (
     lambda d: _switch_section(d, "aspp", 2, "ASPP: without vs with, which is better"),
     _tradeoff_section,
     _examples_section,
+    _points_section,
     _rankings_section,
     _trials_section,
 )

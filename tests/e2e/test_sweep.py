@@ -162,3 +162,25 @@ def test_sweep_runs_on_a_multi_node_cluster(tmp_path, tiny_dataset_dir):
         cluster.shutdown()
     nodes = {rows[-1]["node_id"] for rows in trials(tmp_path / "smoke").values()}
     assert len(nodes) == 2
+
+
+def test_seeds_are_replicates_from_the_trials_to_the_report(tmp_path, tiny_dataset_dir):
+    """--seeds 2: every point trains once per seed, each trial keeps its per-image evidence,
+    and the report gives each point's mean with its interval and judges augmentation over the
+    seed-matched pairs."""
+    grid = _grid(tmp_path, "axes:\n  model: [unet]\n  augment: [false, true]\n" + TINY_UNET)
+    run_app("--grid", grid, "--seeds", "2", "--data", str(tiny_dataset_dir),
+            *[f for f in TINY_FLAGS if f != "--no-report"], "--storage", str(tmp_path),
+            "--num-cpus", "2")
+    exp = tmp_path / "grid"
+    rows = trials(exp)
+    assert sorted(rows) == ["unet/aug/seed=0", "unet/aug/seed=1", "unet/no-aug/seed=0",
+                            "unet/no-aug/seed=1"]
+    assert len(list(exp.glob("*/checkpoint_*/image_confusions.npy"))) >= 4
+    report = (exp / "report" / "report.html").read_text()
+    assert "Points over seeds" in report and "Verdict over 2 seeds" in report
+    assert "validation images behind each score" in report
+    import pandas as pd
+
+    table = pd.read_csv(exp / "report" / "trials.csv")
+    assert table["miou_low"].notna().all() and (table["miou_low"] <= table["best_val_miou"]).all()
