@@ -151,6 +151,22 @@ def write_report(settings, val=None) -> None:
               f"retry with: python -m analysis {settings.experiment_path()}", file=sys.stderr)
 
 
+def print_intervals(settings) -> None:
+    """The ranking's error bars, read back from the sweep's stored per-image evidence."""
+    if settings.remote_storage:
+        return
+    try:
+        from analysis.loading import load_experiment
+        from analysis.replicates import interval_lines
+
+        lines = interval_lines(load_experiment(settings.experiment_path()))
+    except Exception as exc:  # noqa: BLE001 - the sweep itself succeeded; the report retries
+        print(f"warning: no intervals ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return
+    if lines:
+        print("\n" + "\n".join(lines))
+
+
 def _resume_command(args: argparse.Namespace, name: str) -> str:
     storage = "" if args.storage == DEFAULT_STORAGE else f" --storage {shlex.quote(args.storage)}"
     return f"python tune_app.py --name {shlex.quote(name)}{storage} --resume"
@@ -176,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         dashboards = dashboard_commands(prepared.settings)  # before MLflow sets its env var
         results = runner.run(prepared)
         print_summary(results, prepared)
+        print_intervals(prepared.settings)
         if prepared.settings.report:
             write_report(prepared.settings, prepared.data.val)
         print("\n".join(dashboards))

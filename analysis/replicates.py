@@ -137,3 +137,27 @@ def describe_evidence(exp: Experiment) -> str:
     if missing:
         text += f" {missing} trial(s) kept no per-image evidence: their intervals are unavailable."
     return text
+
+
+def interval_lines(exp: Experiment) -> list[str]:
+    """The CLI's ranking with error bars: each trial's best mIoU with its 95% interval over the
+    validation images, best first; with seeds, each point's mean with its interval first."""
+    lines = []
+    if has_replicates(exp):
+        lines.append("Points over seeds (mean best val mIoU, 95% interval):")
+        for _, p in point_table(exp).iterrows():
+            interval = (f"[{p['miou_low']:.3f}, {p['miou_high']:.3f}]"
+                        if pd.notna(p["miou_low"]) else "(interval unavailable)")
+            lines.append(f"  {p['point']}: {p['best_val_miou']:.3f} {interval} "
+                         f"over {p['seeds']} seed(s)")
+    table = image_intervals(exp).join(exp.trials.set_index("trial_id")[["name", "best_val_miou"]])
+    table = table.dropna(subset=["best_val_miou"]).sort_values("best_val_miou", ascending=False,
+                                                                kind="stable")
+    if table["miou_low"].notna().any():
+        lines.append("Best val mIoU with its 95% interval over the validation images "
+                     "(what another validation set of this size could give):")
+        for _, t in table.iterrows():
+            interval = (f"[{t['miou_low']:.3f}, {t['miou_high']:.3f}]" if pd.notna(t["miou_low"])
+                        else "(unavailable)")
+            lines.append(f"  {t['name']}: {t['best_val_miou']:.3f} {interval}")
+    return lines

@@ -78,3 +78,12 @@ def test_without_replicates_there_is_no_points_table(tmp_path):
     assert not has_replicates(exp)
     assert (point_table(exp)["seeds"] == 1).all()
     assert isinstance(point_table(exp), pd.DataFrame)
+
+
+def test_the_cli_ranking_shows_each_points_and_trials_interval(seeded):
+    from analysis.replicates import interval_lines
+
+    lines = interval_lines(seeded)
+    assert lines[0] == "Points over seeds (mean best val mIoU, 95% interval):"
+    assert lines[1].startswith("  unet/aug: ") and lines[1].endswith("over 3 seed(s)")
+    assert any(line.startswith("  unet/aug/seed=0: ") and "[" in line for line in lines)

@@ -169,9 +169,11 @@ def test_seeds_are_replicates_from_the_trials_to_the_report(tmp_path, tiny_datas
     and the report gives each point's mean with its interval and judges augmentation over the
     seed-matched pairs."""
     grid = _grid(tmp_path, "axes:\n  model: [unet]\n  augment: [false, true]\n" + TINY_UNET)
-    run_app("--grid", grid, "--seeds", "2", "--data", str(tiny_dataset_dir),
-            *[f for f in TINY_FLAGS if f != "--no-report"], "--storage", str(tmp_path),
-            "--num-cpus", "2")
+    proc = run_app("--grid", grid, "--seeds", "2", "--data", str(tiny_dataset_dir),
+                   *[f for f in TINY_FLAGS if f != "--no-report"], "--storage", str(tmp_path),
+                   "--num-cpus", "2")
+    assert "Points over seeds (mean best val mIoU, 95% interval):" in proc.stdout
+    assert "unet/aug: " in proc.stdout and "over 2 seed(s)" in proc.stdout
     exp = tmp_path / "grid"
     rows = trials(exp)
     assert sorted(rows) == ["unet/aug/seed=0", "unet/aug/seed=1", "unet/no-aug/seed=0",
