@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         options = config.choices(flag) if flag in config.CHOICES else None
         train.add_argument(f"--{flag.replace('_', '-')}", type=kind, default=None,
                            choices=options, help=f"default {getattr(defaults, flag)}")
+    train.add_argument("--inference-size", default=None, metavar="WxH",
+                       help="the frame inference time is measured on (default 1000x750, the "
+                            "course's; e.g. your camera's 1920x1080)")
     train.add_argument("--point-set", action="append", default=[], metavar="PATTERN:KEY=VALUE",
                        help="a setting for the grid points whose label matches the glob, e.g. "
                             "'deeplab/mobilenet_v3_small/*:crops_per_image=8' (repeatable)")
@@ -112,6 +115,9 @@ def settings_from_args(args: argparse.Namespace):
 
     overrides = {k: getattr(args, k) for k in TRIAL_FLAGS}
     overrides["pretrained"] = args.pretrained
+    if args.inference_size:
+        overrides["inference_width"], overrides["inference_height"] = parse_image_size(
+            args.inference_size, "--inference-size")
     return SweepSettings(
         grid=args.grid, data=args.data, overrides=overrides, point_settings=args.point_set,
         image_size=parse_image_size(args.image_size) if args.image_size else None,

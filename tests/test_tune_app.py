@@ -294,3 +294,11 @@ def test_a_user_mistake_deep_in_the_model_registry_is_one_line(tmp_path, tiny_da
                         "--crop-size", "64", "--storage", str(tmp_path / "runs"))
     assert code == 2 and "num_down_blocks must be >= 1" in output
     assert "Traceback" not in output and not (tmp_path / "runs").exists()
+
+
+def test_inference_size_sets_the_timed_frame_and_a_bad_one_is_one_line(tmp_path, capsys):
+    args = tune_app.build_parser().parse_args(["--inference-size", "1920x1080"])
+    overrides = tune_app.settings_from_args(args).overrides
+    assert (overrides["inference_width"], overrides["inference_height"]) == (1920, 1080)
+    code, output = _run(capsys, "--inference-size", "1920", "--storage", str(tmp_path))
+    assert code == 2 and "--inference-size '1920': expected WIDTHxHEIGHT" in output

@@ -18,11 +18,11 @@ ImageSize = tuple[int, int]  # (width, height) in pixels
 _SYNTAX = re.compile(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*")
 
 
-def parse_image_size(text: str) -> ImageSize:
-    """``"1000x750"`` -> (1000, 750); ConfigError saying the syntax otherwise."""
+def parse_image_size(text: str, flag: str = "--image-size") -> ImageSize:
+    """``"1000x750"`` -> (1000, 750); ConfigError naming ``flag`` and the syntax otherwise."""
     match = _SYNTAX.fullmatch(text)
     if match is None:
-        raise ConfigError(f"--image-size {text!r}: expected WIDTHxHEIGHT in pixels, e.g. "
+        raise ConfigError(f"{flag} {text!r}: expected WIDTHxHEIGHT in pixels, e.g. "
                           "1000x750 (FloodNet's 4000x3000 images shrunk 4 times)")
     return check_image_size((int(match[1]), int(match[2])))
 

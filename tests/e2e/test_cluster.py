@@ -320,6 +320,7 @@ def test_sweep_on_a_multi_node_cluster_started_with_the_ray_cli(tmp_path, tiny_d
         driver = spawn([sys.executable, str(ROOT / "tune_app.py"), "--grid", "smoke",
                         "--data", str(tiny_dataset_dir), "--epochs", "2", "--crop-size", "64",
                         "--batch-size", "4", "--inference-repeats", "1", "--scheduler", "fifo",
+                        "--inference-size", "64x48",
                         "--cpus-per-trial", "1", "--address", f"127.0.0.1:{gcs}",
                         "--storage", str(storage), "--no-report"], "driver")
         answers, drivers_seen = [], set()

@@ -15,7 +15,7 @@ from reliability_helpers import results
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_FLAGS = ["--epochs", "2", "--crop-size", "64", "--batch-size", "4",
-              "--inference-repeats", "1", "--no-report"]
+              "--inference-repeats", "1", "--inference-size", "64x48", "--no-report"]
 pytestmark = pytest.mark.slow
 
 
