@@ -16,6 +16,7 @@ import pandas as pd
 
 from analysis import html
 from analysis.comparisons import course_models, find_pairs
+from analysis.effects import effect_lines, main_effects
 from analysis.findings import (
     compare_pair,
     describe_baseline,
@@ -292,6 +293,16 @@ def _points_section(d: ReportData) -> str:
                                                "miou_interval": "interval method"})))
 
 
+def _effects_section(d: ReportData) -> str:
+    """Each grid axis's effect on best val mIoU, averaged over the other axes."""
+    effects = main_effects(d.exp)
+    if effects.empty:
+        return ""
+    return ("<h2>Main effects</h2>\n<p>What each setting the grid varies does to best val "
+            "mIoU, averaged over the other settings (matched pairs of trials equal in all "
+            "else), with a 95% interval.</p>\n" + html.bullets(effect_lines(effects), "answer"))
+
+
 def _rankings_section(d: ReportData) -> str:
     text = rankings_markdown(d.exp.finished, d.tolerance, title="Rankings of every trial",
                              tested=tie_groups(d.exp, d.exp.finished))
@@ -317,6 +328,7 @@ SECTIONS = (
     _tradeoff_section,
     _examples_section,
     _points_section,
+    _effects_section,
     _rankings_section,
     _trials_section,
 )
