@@ -122,10 +122,10 @@ def compare_pair(trials: pd.DataFrame, history: pd.DataFrame, pair: SwitchPair,
         lines.append(f"Val loss moves {r_off:.1%} per epoch on average {s.off} vs {r_on:.1%} "
                      f"{s.on}: calmer {calmer}.")
     if difference is not None:
-        lines.append("Verdict: " + verdict(difference, f"{pair.subject} {s.on}", s.off, digits=3)
-                     + f"; paired bootstrap over the {difference.n} validation images, which "
-                     "says how much this validation set can tell, not how much another seed "
-                     "would move it.")
+        said = verdict(difference, f"{pair.subject} {s.on}", f"{pair.subject} {s.off}", digits=3)
+        lines.append(f"Verdict: {said}; paired bootstrap over the {difference.n} validation "
+                     "images, which says how much this validation set can tell, not how much "
+                     "another seed would move it.")
     elif ties(b_on, b_off, tolerance):
         lines.append(f"Verdict: no clear winner; best mIoUs are within {tolerance:.0%} (no "
                      "per-image evidence stored, so no interval: the stated margin decides).")

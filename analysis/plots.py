@@ -24,6 +24,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from analysis.comparisons import SWITCHES, SwitchPair, course_models, find_pairs  # noqa: E402
+from analysis.intervals import image_intervals  # noqa: E402
 from analysis.loading import Experiment  # noqa: E402
 from analysis.rankings import MIOU, pareto_front, projection_notes  # noqa: E402
 from sweeps.equal_work import PROJECTED  # noqa: E402
@@ -154,6 +155,7 @@ def tradeoff_figures(ctx: PlotContext) -> list[Figure]:
     (lower cost, higher mIoU) joined by a dashed line. Training times projected from fewer
     epochs than planned get their own hollow marker and "(projected ...)" beside the name."""
     models, how = course_models(ctx.exp.trials)
+    bars = image_intervals(ctx.exp)  # per trial_id: the 95% interval over validation images
     out = []
     for key, (what, xlabel, series) in TRADEOFF_AXES.items():
         title = f"Best val mIoU vs {what}"
@@ -170,6 +172,14 @@ def tradeoff_figures(ctx: PlotContext) -> list[Figure]:
             measured, projected = pts[notes == ""], pts[notes != ""]
             ax.scatter(measured[column], measured[MIOU], marker=marker, s=60, zorder=3,
                        label=f"models ({device})" if device else "models")
+            lows = bars["miou_low"].reindex(pts["trial_id"]).to_numpy(dtype=float)
+            highs = bars["miou_high"].reindex(pts["trial_id"]).to_numpy(dtype=float)
+            known = ~np.isnan(lows)
+            if known.any():
+                y = pts[MIOU].to_numpy(dtype=float)[known]
+                ax.errorbar(pts[column].to_numpy(dtype=float)[known], y,
+                            yerr=[y - lows[known], highs[known] - y], fmt="none",
+                            ecolor="grey", elinewidth=1, capsize=3, zorder=2)
             if not projected.empty:
                 ax.scatter(projected[column], projected[MIOU], marker=marker, s=60, zorder=3,
                            facecolors="white", edgecolors="tab:orange", linewidths=1.5,
@@ -198,6 +208,9 @@ def tradeoff_figures(ctx: PlotContext) -> list[Figure]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")
         note = f"models: {how}" + _projected_note(models, [c for c, _, _ in present])
+        if bars["miou_low"].reindex(models["trial_id"]).notna().any():
+            note += ("; bars: 95% interval of each best val mIoU over the validation images "
+                     "(percentile bootstrap)")
         fig.text(0.01, -0.01, note, fontsize=7, va="top", wrap=True)
         path = _save(fig, ctx.out_dir / f"tradeoff_{key}.png")
         out.append(Figure(f"tradeoff_{key}", title, path, note, tuple(models["trial_id"])))

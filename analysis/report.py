@@ -211,9 +211,9 @@ def _switch_section(d: ReportData, key: str, number: int, heading: str) -> str:
         over_seeds = seed_matched_difference(d.exp, group)
         if over_seeds is not None:
             s = group[0].switch
-            lines.append(f"Verdict over {len(group)} seeds: " + verdict(
-                over_seeds, f"{subject} {s.on}", s.off, digits=3) + " (the seeds are the "
-                "pairs: each seed trained both sides).")
+            said = verdict(over_seeds, f"{subject} {s.on}", f"{subject} {s.off}", digits=3)
+            lines.append(f"Verdict over {len(group)} seeds: {said} (the seeds are the pairs: "
+                         "each seed trained both sides).")
         for number, pair in enumerate(group):
             seed = f"Seed {seed_of(d.exp, pair.on)}: " if over_seeds is not None else ""
             answers = compare_pair(d.exp.trials, d.exp.history, pair, d.tolerance,
