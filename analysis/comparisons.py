@@ -118,7 +118,7 @@ def _short(key: str) -> str:
 
 
 def _value(value: Any) -> str:
-    return f"{value:.2g}" if isinstance(value, float) else str(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def timed_network(config: dict[str, Any]) -> tuple[str, Any, Any]:

@@ -42,8 +42,8 @@ def main_effects(exp: Experiment) -> pd.DataFrame:
     configs = {t: exp.configs.get(t, {}) for t in done["trial_id"]}
     rows = []
     for axis in AXES:
-        values = sorted({_text(c.get(axis)) for c in configs.values()})
-        if len(values) < 2:
+        values = sorted({_text(c.get(axis)) for c in configs.values()} - {"null"})
+        if len(values) < 2:  # "null": the axis does not apply (an encoder on UNet)
             continue
         by_rest: dict[str, dict[str, str]] = {}
         for trial_id, config in configs.items():

@@ -27,7 +27,7 @@ from analysis.statistics import (
     bootstrap_miou,
     holm,
     paired_bootstrap_difference,
-    paired_bootstrap_p_value,
+    paired_bootstrap_normal_p,
 )
 
 CONFIDENCE = 0.95
@@ -86,9 +86,11 @@ def pair_difference(exp: Experiment, a: str, b: str) -> Interval | None:
 
 
 def tied_with_best(exp: Experiment, trial_ids: list[str], scores: pd.Series) -> set[str] | None:
-    """The trials among ``trial_ids`` whose difference from the best (by ``scores``, indexed by
-    trial_id) no paired bootstrap test detects, Holm-adjusted over the len - 1 comparisons at
-    level ``ALPHA``; the best itself included. None when any of them lacks the evidence."""
+    """The best of ``trial_ids`` (by ``scores``, indexed by trial_id) and the trials after it,
+    in score order, up to the first whose difference from the best a paired bootstrap test
+    detects (normal approximation, Holm-adjusted over the len - 1 comparisons at ``ALPHA``): a
+    group never skips a trial, so a lower score never ranks above a higher one. None when any
+    of them lacks the evidence."""
     ranked = scores.loc[trial_ids].astype(float).dropna().sort_values(ascending=False,
                                                                          kind="stable")
     if ranked.empty:
@@ -100,11 +102,15 @@ def tied_with_best(exp: Experiment, trial_ids: list[str], scores: pd.Series) -> 
         if paired is None:
             return None
         try:
-            p_values.append(paired_bootstrap_p_value(*paired))
+            p_values.append(paired_bootstrap_normal_p(*paired))
         except ValueError:
             return None
-    adjusted = holm(p_values) if p_values else np.array([])
-    return {best, *(t for t, p in zip(others, adjusted) if p > ALPHA)}
+    tied = {best}
+    for other, p in zip(others, holm(p_values) if p_values else []):
+        if p <= ALPHA:
+            break
+        tied.add(other)
+    return tied
 
 
 def tie_groups(exp: Experiment, trials: pd.DataFrame) -> dict[str, list[list[str]]] | None:
@@ -112,6 +118,8 @@ def tie_groups(exp: Experiment, trials: pd.DataFrame) -> dict[str, list[list[str
     best and every trial ``tied_with_best`` it; the next starts at the best of the rest, and so
     on. None when a trial lacks per-image evidence (the rankings then use the stated margin)."""
     scored = trials.dropna(subset=["best_val_miou"])
+    if len(scored) < 2:
+        return None  # nothing was tested: the rankings say so, not "by test"
     scores = scored.set_index("trial_id")["best_val_miou"].astype(float)
     names = scored.set_index("trial_id")["name"].astype(str)
     left = list(scores.sort_values(ascending=False, kind="stable").index)

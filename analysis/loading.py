@@ -100,7 +100,9 @@ class Experiment:
         are then unavailable."""
         row = self.trial(trial_id)
         checkpoint, epoch = row.get("best_checkpoint"), row.get("best_checkpoint_epoch")
-        if not isinstance(checkpoint, str) or pd.isna(epoch) or epoch != row.get("best_epoch"):
+        best_epoch = row.get("best_epoch")
+        if (not isinstance(checkpoint, str) or pd.isna(epoch) or pd.isna(best_epoch)
+                or int(epoch) != int(best_epoch)):
             return None
         if trial_id not in self._image_confusions:
             self._image_confusions[trial_id] = load_image_confusions(

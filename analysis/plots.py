@@ -27,6 +27,7 @@ from analysis.comparisons import SWITCHES, SwitchPair, course_models, find_pairs
 from analysis.intervals import image_intervals  # noqa: E402
 from analysis.loading import Experiment  # noqa: E402
 from analysis.rankings import MIOU, pareto_front, projection_notes  # noqa: E402
+from analysis.replicates import has_replicates, point_name, replicate_groups  # noqa: E402
 from sweeps.equal_work import PROJECTED  # noqa: E402
 
 OFF_COLOR, ON_COLOR = "tab:red", "tab:blue"  # the course's colours: red without, blue with
@@ -324,10 +325,26 @@ def overview_figure(ctx: PlotContext) -> list[Figure]:
     if exp.finished.empty:
         return [Figure("overview", title, None, "skipped: no model has results")]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)
-    for _, t in exp.finished.iterrows():
-        c = exp.curves(t["trial_id"])
-        left.plot(c["epoch"], c["val_miou"], "-o", ms=3, label=t["name"])
-        right.plot(c["epoch"], c["val_loss"], "-o", ms=3, label=t["name"])
+    note = ""
+    if has_replicates(exp):  # one line per point: the mean over its seeds, a band their range
+        names = exp.trials.set_index("trial_id")["name"].astype(str)
+        for trial_ids in replicate_groups(exp).values():
+            curves = pd.concat([exp.curves(t).set_index("epoch")[["val_miou", "val_loss"]]
+                                .assign(trial=t) for t in trial_ids])
+            by_epoch = curves.groupby(level="epoch")
+            seen = by_epoch["trial"].nunique() == len(trial_ids)  # epochs every seed reached
+            label = point_name(names[trial_ids[0]]) + f" ({len(trial_ids)} seeds)"
+            for ax, column in ((left, "val_miou"), (right, "val_loss")):
+                stats = by_epoch[column].agg(["mean", "min", "max"])[seen]
+                line, = ax.plot(stats.index, stats["mean"], "-o", ms=3, label=label)
+                ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.2,
+                                color=line.get_color())
+        note = "lines: the mean over each point's seeds; bands: their range (lowest to highest)"
+    else:
+        for _, t in exp.finished.iterrows():
+            c = exp.curves(t["trial_id"])
+            left.plot(c["epoch"], c["val_miou"], "-o", ms=3, label=t["name"])
+            right.plot(c["epoch"], c["val_loss"], "-o", ms=3, label=t["name"])
     if ctx.baseline is not None:
         left.axhline(ctx.baseline, color="grey", ls=":", label="constant-predictor baseline")
     left.set(title="val mIoU", xlabel="epoch", ylabel="val mIoU")
@@ -339,7 +356,7 @@ def overview_figure(ctx: PlotContext) -> list[Figure]:
         ax.xaxis.get_major_locator().set_params(integer=True)
     left.legend(fontsize=7)
     fig.suptitle(title)
-    return [Figure("overview", title, _save(fig, ctx.out_dir / "overview_curves.png"))]
+    return [Figure("overview", title, _save(fig, ctx.out_dir / "overview_curves.png"), note)]
 
 
 def varied_settings(configs: list[dict]) -> list[str]:

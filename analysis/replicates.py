@@ -42,6 +42,11 @@ def point_key(config: dict[str, Any]) -> str:
     return json.dumps(rest, sort_keys=True, default=str)
 
 
+def point_name(trial_name: str) -> str:
+    """A trial's name without its seed: ``unet/aug/seed=1`` -> ``unet/aug``."""
+    return _SEED_IN_NAME.sub("", trial_name)
+
+
 def replicate_groups(exp: Experiment) -> dict[str, list[str]]:
     """Point key -> its finished trials' ids, in the trials table's order."""
     groups: dict[str, list[str]] = {}
@@ -79,7 +84,7 @@ def point_table(exp: Experiment) -> pd.DataFrame:
     rows = []
     for trial_ids in replicate_groups(exp).values():
         interval = _point_interval(exp, trial_ids, scores)
-        rows.append({"point": _SEED_IN_NAME.sub("", names[trial_ids[0]]),
+        rows.append({"point": point_name(names[trial_ids[0]]),
                      "seeds": len(trial_ids), "best_val_miou": interval.estimate,
                      "miou_low": interval.low, "miou_high": interval.high,
                      "miou_interval": interval.method, "trial_ids": " ".join(trial_ids)})
@@ -91,9 +96,10 @@ def point_table(exp: Experiment) -> pd.DataFrame:
 def seed_matched_difference(exp: Experiment, pairs: list[SwitchPair]) -> Interval | None:
     """mIoU(on) - mIoU(off) over the seed-matched ``pairs`` of one subject (one pair per seed):
     the t-interval of the mean difference; None with fewer than two pairs."""
-    if len(pairs) < 2:
-        return None
     scores = exp.trials.set_index("trial_id")["best_val_miou"].astype(float)
+    pairs = [p for p in pairs if np.isfinite(scores[p.on]) and np.isfinite(scores[p.off])]
+    if len(pairs) < 2:  # a seed whose trial failed or has not reported is left out
+        return None
     on = scores.loc[[p.on for p in pairs]].to_numpy()
     off = scores.loc[[p.off for p in pairs]].to_numpy()
     return paired_t_difference(on, off, CONFIDENCE)
@@ -130,9 +136,9 @@ def describe_evidence(exp: Experiment) -> str:
     text += (f"{int(known['val_images'].max())} validation images behind each score; each best "
              f"mIoU carries a {CONFIDENCE:.0%} percentile-bootstrap interval over those images "
              f"(half-widths {half.min():.3f} to {half.max():.3f}), and a verdict names a winner "
-             "only when the paired bootstrap interval of the difference excludes 0. "
-             "Differences smaller than about those half-widths cannot be detected with this "
-             "validation set.")
+             "only when the paired bootstrap interval of the difference excludes 0 (pairing on "
+             "the same images makes that interval narrower than the two trials' own: it, not "
+             "these half-widths, decides).")
     missing = len(table) - len(known)
     if missing:
         text += f" {missing} trial(s) kept no per-image evidence: their intervals are unavailable."

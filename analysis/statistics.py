@@ -425,6 +425,26 @@ def paired_bootstrap_p_value(
     return two_sided_bootstrap_p(diffs)
 
 
+def paired_bootstrap_normal_p(
+    cms_a: np.ndarray,
+    cms_b: np.ndarray,
+    definition: Definition = "global",
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> float:
+    """Two-sided p of "mIoU(A) = mIoU(B)" from the normal approximation to the paired bootstrap:
+    ``2 * (1 - Phi(|estimate| / sd(replicates)))``. Unlike the share-counting p it has no floor
+    of ``2 / (B + 1)``, so a Holm correction over many comparisons can still reject (with
+    ``m`` comparisons and 2,000 resamples the counted p could never pass once m > 50). An
+    identical pair (sd 0, estimate 0) gives 1; a constant non-zero difference gives 0."""
+    _, diffs, estimate = _paired_difference_replicates(cms_a, cms_b, definition, n_resamples,
+                                                        seed)
+    sd = float(diffs.std(ddof=1))
+    if sd == 0:
+        return 1.0 if estimate == 0 else 0.0
+    return float(min(1.0, 2 * stats.norm.sf(abs(estimate) / sd)))
+
+
 # --- several comparisons ------------------------------------------------------------------------
 
 

@@ -246,7 +246,8 @@ def with_seeds(grid: Grid, seeds: int, first: int) -> Grid:
     varied = [label for label, p in grid.by_label().items() if "seed" in p]
     if varied:
         raise GridError(f"{grid.source or grid.name}: its points already set seed ({varied[0]}, "
-                        "...); drop the seed axis or --seeds/seeds:, not both")
+                        "...: a seed axis or --point-set ...:seed=); set seeds one way, not "
+                        "with --seeds/seeds: as well")
     points = [{**p, "seed": first + s} for s in range(seeds) for p in grid.points]
     return dataclasses.replace(grid, points=points)
 

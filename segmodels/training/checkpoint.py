@@ -58,7 +58,7 @@ def load_image_confusions(path: str | Path) -> np.ndarray | None:
     damaged (a sweep stored before trials kept them: its intervals are unavailable)."""
     try:
         cms = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError):  # missing, damaged, or empty
         return None
     return cms if cms.ndim == 3 and cms.shape[1] == cms.shape[2] else None
 

@@ -51,3 +51,17 @@ def test_a_direction_is_named_only_when_the_interval_excludes_zero(grid):
     effects = main_effects(grid).set_index("axis")
     assert effects.loc["model", "low"] < 0 < effects.loc["model", "high"]  # by construction
     assert "no detectable effect" in model and "raises" not in model and "lowers" not in model
+
+
+def test_an_axis_that_does_not_apply_to_every_model_is_not_its_reference(tmp_path):
+    """encoder is None (null) on the course's models: the effect compares encoders."""
+    rng = np.random.default_rng(4)
+    evidence = {t: fake_images(rng, 0.6) for t in ("a", "b", "c")}
+    exp = fake_experiment(tmp_path, evidence)
+    exp.configs.update({
+        "a": {"model": "smp", "encoder": "resnet34", "seed": 0},
+        "b": {"model": "smp", "encoder": "tu-convnext_atto", "seed": 0},
+        "c": {"model": "unet", "encoder": None, "seed": 0}})
+    effects = main_effects(exp).set_index("axis")
+    assert effects.loc["encoder", "versus"] == "resnet34"
+    assert effects.loc["encoder", "value"] == "tu-convnext_atto"

@@ -101,3 +101,37 @@ def test_rankings_tie_by_test_where_every_trial_kept_its_evidence(exp):
     assert "paired bootstrap over the validation images" in text
     assert "1. model-best (" in text and "(no detectable difference)" in text
     assert tie_groups(exp, exp.trials) is None  # the legacy trial has no evidence
+
+
+def test_many_comparisons_can_still_separate_trials(tmp_path):
+    """The share-counting bootstrap p never goes below 2/2001, so Holm over 60 comparisons
+    could never reject; the normal approximation has no such floor."""
+    from analysis.statistics import holm, paired_bootstrap_normal_p
+
+    rng = np.random.default_rng(5)
+    good, bad = fake_images(rng, 0.9), fake_images(rng, 0.4)
+    p = paired_bootstrap_normal_p(good, bad)
+    assert p < 1e-6 and holm([p] * 60).max() < 0.05
+    assert paired_bootstrap_normal_p(good, good) == 1.0
+
+
+def test_a_tie_group_takes_the_trials_in_score_order_whatever_order_they_come_in(exp):
+    """The group grows from the best down the scores and stops at the first trial the test
+    separates, so a lower score never ranks above a higher one."""
+    scores = exp.trials.set_index("trial_id")["best_val_miou"]
+    groups = tied_with_best(exp, ["best", "worse", "near"], scores)
+    assert groups == {"best", "near"}
+
+
+def test_a_trial_without_a_best_epoch_has_no_evidence_and_no_crash(exp):
+    exp.trials.loc[exp.trials["trial_id"] == "best", "best_epoch"] = pd.NA
+    exp.trials["best_epoch"] = exp.trials["best_epoch"].astype("Int64")
+    assert exp.image_confusions("best") is None
+    assert np.isnan(image_intervals(exp).loc["best", "miou_low"])
+
+
+def test_an_empty_evidence_file_is_damaged_not_a_crash(tmp_path):
+    from segmodels.training import load_image_confusions
+
+    (tmp_path / "e.npy").write_bytes(b"")
+    assert load_image_confusions(tmp_path / "e.npy") is None

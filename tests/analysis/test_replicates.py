@@ -87,3 +87,10 @@ def test_the_cli_ranking_shows_each_points_and_trials_interval(seeded):
     assert lines[0] == "Points over seeds (mean best val mIoU, 95% interval):"
     assert lines[1].startswith("  unet/aug: ") and lines[1].endswith("over 3 seed(s)")
     assert any(line.startswith("  unet/aug/seed=0: ") and "[" in line for line in lines)
+
+
+def test_a_seed_whose_trial_failed_is_left_out_of_the_seed_matched_verdict(seeded):
+    seeded.trials.loc[seeded.trials["trial_id"] == "aug2", "best_val_miou"] = np.nan
+    pairs = find_pairs(seeded.configs, "augment")
+    difference = seed_matched_difference(seeded, pairs)
+    assert difference is not None and difference.n == 2

@@ -183,6 +183,7 @@ def test_seeds_are_replicates_from_the_trials_to_the_report(tmp_path, tiny_datas
     assert "Points over seeds" in report and "Verdict over 2 seeds" in report
     assert "validation images behind each score" in report
     assert "Main effects" in report and "over 2 matched pair(s)" in report
+    assert "bands: their range (lowest to highest)" in report
     import pandas as pd
 
     table = pd.read_csv(exp / "report" / "trials.csv")
