@@ -44,8 +44,10 @@ peakedness"), so the result is at least as wide as the seed t-interval up to Mon
 and asymmetry of the image distribution. The seed-by-image interaction is counted in both terms,
 which errs on the wide side (as Owen's 2007 pigeonhole bootstrap for crossed data does).
 
-p-values: ``paired_t_p_value`` (scipy's ``ttest_rel``) and ``paired_bootstrap_p_value`` (the
-two-sided bootstrap share, see ``two_sided_bootstrap_p``); ``holm`` adjusts a family of them.
+p-values: ``paired_t_p_value`` (scipy's ``ttest_rel``), ``paired_bootstrap_p_value`` (the
+two-sided bootstrap share, see ``two_sided_bootstrap_p``; it cannot go below ``2 / (B + 1)``)
+and ``paired_bootstrap_normal_p`` (the normal approximation to the same replicates, without
+that floor: what the report's tie groups use under Holm); ``holm`` adjusts a family of them.
 ``verdict`` turns an interval of a difference into the sentence a report prints.
 """
 
