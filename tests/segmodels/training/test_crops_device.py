@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import segmodels.training.crops_device as device_augment
+import segmodels.training.crops_device as crops_device
 from segmodels.classes import IGNORE_INDEX
 from segmodels.training.crops_device import (
     FLIP_P,
@@ -45,7 +45,7 @@ def without_colour(monkeypatch) -> None:
         kept = [m for m in full.children() if "ColorJitter" not in type(m).__name__]
         return type(full)(*kept, data_keys=["input", "mask"], extra_args=full.extra_args)
 
-    monkeypatch.setattr(device_augment, "augmentation", geometric)
+    monkeypatch.setattr(crops_device, "augmentation", geometric)
 
 
 def test_image_and_mask_stay_aligned_through_every_geometric_transform(monkeypatch):
