@@ -7,8 +7,9 @@ A checkpoint carries its ``TrialConfig`` so it alone rebuilds its model.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -32,25 +33,26 @@ class CheckpointError(SegsweepError, ValueError):
     """A file that is not a readable segsweep checkpoint; the message names it."""
 
 
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write atomically (temp file + rename) so a crash never leaves a half-written checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
-    os.replace(tmp, path)
-    return path
-
-
-def save_image_confusions(path: str | Path, image_cms: np.ndarray) -> Path:
-    """Write (N, K, K) per-image confusion counts atomically, as ``save_checkpoint`` does."""
+def _write_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Write through a temporary file and rename it, so a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        np.save(f, np.asarray(image_cms, dtype=np.int64))
+        write(f)
     os.replace(tmp, path)
     return path
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write atomically (temp file + rename) so a crash never leaves a half-written checkpoint."""
+    return _write_atomically(path, lambda f: torch.save(
+        {"format": FORMAT, "version": VERSION, **state}, f))
+
+
+def save_image_confusions(path: str | Path, image_cms: np.ndarray) -> Path:
+    """Write (N, K, K) per-image confusion counts atomically, as ``save_checkpoint`` does."""
+    return _write_atomically(path, lambda f: np.save(f, np.asarray(image_cms, dtype=np.int64)))
 
 
 def load_image_confusions(path: str | Path) -> np.ndarray | None:
