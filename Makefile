@@ -26,11 +26,13 @@ demo: $(STAMP)
 	$(PY) tune_app.py $(DEMO_FLAGS)
 	$(PY) -m analysis.render_check runs/demo/report/report.html
 
+# Two workers (pytest-xdist): the suite's sweeps wait on Ray and subprocesses much of the time.
+# Slow tests start first, and tests sharing a sweep built once share a worker (tests/conftest.py).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadgroup
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

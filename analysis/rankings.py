@@ -159,17 +159,21 @@ def ranking_lines(trials: pd.DataFrame, column: str, tolerance: float = DEFAULT_
     return lines
 
 
+TRIAL_TEST = ("a paired bootstrap over the validation images cannot tell them apart (95%, "
+              "Holm-adjusted over the comparisons with the group's best)")
+
+
 def rankings_markdown(trials: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
                       title: str = "Rankings",
-                      tested: dict[str, list[list[str]]] | None = None) -> str:
-    """Every axis in order, ties called out, then the Pareto sets (mIoU vs each cost)."""
+                      tested: dict[str, list[list[str]]] | None = None,
+                      test: str = TRIAL_TEST) -> str:
+    """Every axis in order, ties called out, then the Pareto sets (mIoU vs each cost).
+    ``test`` names the test behind ``tested`` (the words after "tied with the best when")."""
     margin = (f"Models within {tolerance:.0%} of each other (relative) are ranked as a tie "
               "(a stated practical margin, not a test)")
     if tested and MIOU in tested:
-        rule = (f"On best val mIoU, models are tied with the best of their group when a paired "
-                "bootstrap over the validation images cannot tell them apart (95%, "
-                f"Holm-adjusted over the comparisons with the group's best). {margin} on the "
-                "other axes.")
+        rule = (f"On best val mIoU, models are tied with the best of their group when {test}. "
+                f"{margin} on the other axes.")
     else:
         rule = margin + "."
     out = [f"# {title}", "", rule, ""]

@@ -35,14 +35,18 @@ from analysis.plots import Figure, build_plots
 from analysis.rankings import (
     AXES,
     DEFAULT_TOLERANCE,
+    TRIAL_TEST,
     projection_notes,
     rankings_markdown,
     rankings_table,
 )
 from analysis.replicates import (
+    POINT_TEST,
     describe_evidence,
     has_replicates,
+    point_frame,
     point_table,
+    point_tie_groups,
     seed_matched_difference,
     seed_of,
 )
@@ -112,9 +116,9 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
     val, notes = (val, []) if val is not None else load_validation(exp.meta)
     baseline = constant_predictor_miou(val) if val is not None else None
     data = ReportData(exp, tolerance, build_plots(exp, out, baseline), baseline, notes)
-    tested = tie_groups(exp, exp.finished)
-    (out / "rankings.md").write_text(rankings_markdown(exp.finished, tolerance, tested=tested))
-    rankings_table(exp.finished, tolerance, tested).to_csv(out / "rankings.csv", index=False)
+    ranked, tested, test, title = ranked_rows(exp)
+    (out / "rankings.md").write_text(rankings_markdown(ranked, tolerance, title, tested, test))
+    rankings_table(ranked, tolerance, tested).to_csv(out / "rankings.csv", index=False)
     if not examples:
         data.notes.append("per-class examples not made (--no-examples)")
     elif val is not None:
@@ -286,9 +290,17 @@ def _points_section(d: ReportData) -> str:
     table = point_table(d.exp)
     table.insert(3, "95% interval", [f"[{lo:.3f}, {hi:.3f}]" if pd.notna(lo) else "unavailable"
                                      for lo, hi in zip(table["miou_low"], table["miou_high"])])
-    shown = table[["point", "seeds", "best_val_miou", "95% interval", "miou_interval"]]
+    frame = point_frame(d.exp).set_index("name")
+    column = PROJECTED if PROJECTED in frame and frame[PROJECTED].notna().any() else "train_minutes"
+    if column in frame:
+        table["training minutes: mean (range over seeds)"] = [
+            f"{frame.loc[p, column]:.2f} ({frame.loc[p, column + '_low']:.2f}-"
+            f"{frame.loc[p, column + '_high']:.2f})" if pd.notna(frame.loc[p, column]) else ""
+            for p in table["point"]]
+    shown = table.drop(columns=["miou_low", "miou_high", "trial_ids"])
     return ("<h2>Points over seeds</h2>\n<p>Each point trained once per seed; its best val "
-            "mIoU is the mean over seeds, with a 95% interval (method per row).</p>\n"
+            "mIoU is the mean over seeds, with a 95% interval (method per row), and its "
+            "training time the mean with its range over the seeds.</p>\n"
             + html.table(shown.rename(columns={"best_val_miou": "mean best val mIoU",
                                                "miou_interval": "interval method"})))
 
@@ -303,10 +315,20 @@ def _effects_section(d: ReportData) -> str:
             "else), with a 95% interval.</p>\n" + html.bullets(effect_lines(effects), "answer"))
 
 
+def ranked_rows(exp) -> tuple[pd.DataFrame, dict[str, list[list[str]]] | None, str, str]:
+    """What the rankings rank, its tie groups by test, the test's words, and the title: the
+    points (mean over seeds, seed-matched tests) when some point has several seeds, else every
+    trial (paired image bootstrap)."""
+    if has_replicates(exp):
+        return (point_frame(exp), point_tie_groups(exp, point_table(exp)), POINT_TEST,
+                "Rankings of the points (mean over their seeds)")
+    return exp.finished, tie_groups(exp, exp.finished), TRIAL_TEST, "Rankings of every trial"
+
+
 def _rankings_section(d: ReportData) -> str:
-    text = rankings_markdown(d.exp.finished, d.tolerance, title="Rankings of every trial",
-                             tested=tie_groups(d.exp, d.exp.finished))
-    return "<h2>Rankings</h2>\n" + html.markdown(text)
+    ranked, tested, test, title = ranked_rows(d.exp)
+    return "<h2>Rankings</h2>\n" + html.markdown(
+        rankings_markdown(ranked, d.tolerance, title, tested, test))
 
 
 def _trials_section(d: ReportData) -> str:

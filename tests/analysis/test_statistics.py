@@ -508,6 +508,56 @@ def test_combined_is_wider_than_either_source_alone(definition):
     assert combined.n == 3 and "3 seeds" in combined.method
 
 
+@pytest.mark.parametrize("definition", st.DEFINITIONS)
+def test_seed_matched_difference_with_one_seed_is_the_paired_image_bootstrap(definition):
+    ours = st.seed_image_difference(A[None], B_WORSE[None], definition, seed=5)
+    paired = st.paired_bootstrap_difference(A, B_WORSE, definition, seed=5)
+    assert (ours.estimate, ours.low, ours.high) == (paired.estimate, paired.low, paired.high)
+    assert st.seed_image_difference_p(A[None], B_WORSE[None], definition, seed=5) == \
+        st.paired_bootstrap_p_value(A, B_WORSE, definition, seed=5)
+
+
+def test_seed_matched_difference_without_image_noise_is_scipys_paired_t_interval():
+    """Every image of a seed alike: what is left is the t-interval of the per-seed
+    differences, checked against scipy's t.interval (Monte Carlo tolerance as above)."""
+    acc_a, acc_b = [0.70, 0.74, 0.71, 0.77, 0.73], [0.69, 0.70, 0.72, 0.71, 0.68]
+
+    def seeds(accs, seed):
+        return np.stack([np.repeat(fake_images([acc], seed=seed), 10, axis=0) for acc in accs])
+
+    a, b = seeds(acc_a, 9), seeds(acc_b, 9)
+    ours = st.seed_image_difference(a, b, n_resamples=20000)
+    diffs = np.array([st.miou(x) - st.miou(y) for x, y in zip(a, b)])
+    low, high = stats.t.interval(0.95, diffs.size - 1, loc=diffs.mean(), scale=stats.sem(diffs))
+    assert ours.estimate == pytest.approx(diffs.mean(), rel=1e-12)
+    assert abs(ours.low - low) < MC_TOL * (high - low) / 2
+    assert abs(ours.high - high) < MC_TOL * (high - low) / 2
+    assert ours.n == 5 and "5 seed-matched differences" in ours.method
+
+
+def test_seed_matched_difference_p_goes_with_its_interval():
+    shifts = (-0.02, 0.0, 0.03)
+    better = np.stack([fake_images(BASE + s, seed=1) for s in shifts])
+    worse = np.stack([fake_images(BASE - 0.3 + s, seed=1) for s in shifts])
+    clear = st.seed_image_difference(better, worse)
+    assert clear.low > 0 and st.seed_image_difference_p(better, worse) < 0.05
+    wobble = 0.05 * (-1) ** np.arange(N_IMAGES)  # per-image noise that cancels overall
+    noisy = np.stack([fake_images(np.clip(BASE + wobble + s, 0, 1), seed=1) for s in shifts])
+    unclear = st.seed_image_difference(better, noisy)
+    assert unclear.low < 0 < unclear.high and st.seed_image_difference_p(better, noisy) > 0.05
+    assert st.seed_image_difference_p(better, better) == 1.0
+    with pytest.raises(ValueError, match="same seeds, images and classes"):
+        st.seed_image_difference(better, worse[:2])
+
+
+def test_combined_interval_stays_within_mious_range():
+    """Three very different seeds near 0: the t draw reaches below 0, the interval does not."""
+    cms = np.stack([fake_images(np.full(N_IMAGES, acc), seed=1) for acc in (0.02, 0.3, 0.05)])
+    combined = st.combine_seed_and_image(cms)
+    seed_only = st.t_interval([st.miou(seed_cms) for seed_cms in cms])
+    assert seed_only.low < 0 and combined.low == 0.0 and combined.high <= 1.0
+
+
 def test_combined_validates():
     with pytest.raises(ValueError, match=r"shape \(N_seeds, N_images, K, K\)"):
         st.combine_seed_and_image(A)

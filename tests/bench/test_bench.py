@@ -169,6 +169,35 @@ def test_benchmark_prints_sane_figures_at_smoke_size(name):
     assert not bad, "\n".join(bad)
 
 
+# bench/seeds.py on a stored sweep: the shared homework --seeds 3 sweep (tests/conftest.py).
+SEED_FIGURES = {
+    "seeds: largest range of one point over seeds (max - min)": (0.0, 1.0),
+    "seeds: 95% interval width of a point's mean at 1 seed(s), median / max over points":
+        (0.0, 1.0),
+    "seeds: 95% interval width of a point's mean at 3 seed(s), median / max over points":
+        (0.0, 1.0),
+    "seeds: distinct single-seed rankings / seeds": (1.0, 3.0),
+    "seeds: single seeds whose best point is not the mean's best": (0.0, 3.0),
+}
+
+
+@pytest.mark.slow
+def test_seeds_benchmark_reads_a_sweep_trained_with_seeds(homework_seeds):
+    proc = run_bench("seeds", "--from", str(homework_seeds.exp))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = table_rows(proc.stdout)
+    assert not [what for what in SEED_FIGURES if what not in rows], list(rows)
+    assert not insane_figures(rows, SEED_FIGURES)
+    assert rows["seeds: points x seeds behind these rows"][0] == "6 x 3"
+    ranks = [r for r in rows if r.startswith("seeds: rank at each seed")]
+    assert len(ranks) == 6 and all(len(rows[r][0].split()) == 3 for r in ranks)
+    for task in ("Task 1 augmentation (unet)", "Task 2 ASPP (deeplab/resnet18)"):
+        words = rows[f"seeds: {task}, better at each single seed"][0].split(", ")
+        assert len(words) == 3 and set(words) <= {"with", "without", "cannot tell"}
+        assert rows[f"seeds: {task}, better over 3 seeds"][0] in {"with", "without",
+                                                                   "cannot tell"}
+
+
 def test_insane_figures_are_named():
     ranges = {"x: ratio": (0.0, 2.0), "x: MB": (10.0, 100.0)}
     rows = {"x: ratio": ["1.5", "-", "info"], "x: MB": ["515 / 5", "-", "info"],

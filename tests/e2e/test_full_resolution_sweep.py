@@ -19,6 +19,7 @@ import yaml
 from segmodels.data.synthetic_floodnet import generate_floodnet
 
 pytestmark = pytest.mark.slow
+BUILT_ONCE = ("sweep",)  # its tests share a worker (tests/conftest.py)
 ROOT = Path(__file__).resolve().parents[2]
 STORED, SIZE = (4000, 3000), (1000, 750)
 N_TRAIN, N_VAL = 2, 1

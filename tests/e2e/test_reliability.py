@@ -39,6 +39,8 @@ from reliability_helpers import (
 )
 
 pytestmark = pytest.mark.slow
+# Fixtures built once for several tests: those tests share a worker (tests/conftest.py).
+BUILT_ONCE = ("killed", "worker_killed", "diverged", "interrupted")
 LONG = 8  # epochs of the trial that is mid-way when the fault comes
 RESUME_HINT = re.compile(r"python tune_app\.py (.*--resume)")
 STOPPING = re.compile(r"Stopping|Stop signal received")  # the CLI's / Tune's first-Ctrl+C line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -66,22 +67,46 @@ def test_smoke_sweep_stores_every_trials_history_and_summary(tmp_path, tiny_data
     assert meta["data"]["synthetic"] is True and len(meta["points"]) == 2
 
 
-def test_the_homework_grid_trains_every_point_its_full_epochs_by_default(tmp_path,
-                                                                          tiny_dataset_dir):
-    # The course compares pairs of curves and training times: with no --scheduler the
-    # comparison grid runs FIFO, so ASHA cannot cut a point short and skew the answers.
-    proc = run_app("--grid", "homework", "--data", str(tiny_dataset_dir), *TINY_FLAGS,
-                   "--crop-size", "32", "--batch-size", "2", "--storage", str(tmp_path),
-                   "--num-cpus", "2", timeout=900)
+def test_the_homework_grid_with_three_seeds_answers_with_intervals(homework_seeds):
+    """The course's grid, each point trained with 3 seeds (18 trials): every trial trains its
+    full epochs (a comparison grid runs FIFO by default, so ASHA cannot cut a point short and
+    skew the answers), keeps its per-image evidence, and the CLI and the report answer per
+    point with a mean and an interval, the switch questions over seed-matched pairs."""
+    proc, exp = homework_seeds, homework_seeds.exp
     assert "scheduler FIFO (the default for a comparison" in proc.stdout
-    epochs = {point: [r["epoch"] for r in rows] for point, rows in
-              trials(tmp_path / "homework").items()}
+    epochs = {label: [r["epoch"] for r in rows] for label, rows in trials(exp).items()}
     from sweeps.grids import load_grid
 
-    assert set(epochs) == set(load_grid("homework").labels)
+    points = load_grid("homework").labels
+    assert sorted(epochs) == sorted(f"{p}/seed={s}" for p in points for s in range(3))
     assert all(e == [1, 2] for e in epochs.values()), epochs
-    meta = json.loads((tmp_path / "homework" / "segsweep.json").read_text())
+    assert len(list(exp.glob("*/checkpoint_*/image_confusions.npy"))) >= 18
+    meta = json.loads((exp / "segsweep.json").read_text())
     assert meta["settings"]["scheduler"] == "fifo" and "full epochs" in meta["scheduler_reason"]
+    assert meta["settings"]["seeds"] == 3
+    # The CLI: one ranked line per point with its interval over 3 seeds, then every trial's.
+    head = "Points over seeds (mean best val mIoU, 95% interval; "
+    assert head in proc.stdout
+    block = proc.stdout.split(head, 1)[1].splitlines()[1:1 + len(points)]
+    assert sorted(line.split(": ")[0].split(". ")[-1].strip() for line in block) == sorted(points)
+    assert all(re.search(r": \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\] over 3 seed", line)
+               for line in block), block
+    # The report: a row per point, the course's two switch questions over seed-matched pairs,
+    # and the rankings over points.
+    report = (exp / "report" / "report.html").read_text()
+    assert "Points over seeds" in report and report.count("Verdict over 3 seeds") >= 2
+    assert "validation images behind each score" in report
+    assert "Main effects" in report and "bands: their range (lowest to highest)" in report
+    rankings = (exp / "report" / "rankings.md").read_text()
+    assert rankings.startswith("# Rankings of the points (mean over their seeds)")
+    assert "seed-matched test over seeds and the shared validation images" in rankings
+    import pandas as pd
+
+    ranked = pd.read_csv(exp / "report" / "rankings.csv")
+    assert sorted(ranked.loc[ranked["axis"] == "best_val_miou", "name"]) == sorted(points)
+    table = pd.read_csv(exp / "report" / "trials.csv")
+    assert len(table) == 18
+    assert table["miou_low"].notna().all() and (table["miou_low"] <= table["best_val_miou"]).all()
 
 
 def test_asha_stops_a_hopeless_trial_early(tmp_path, tiny_dataset_dir):
@@ -114,8 +139,11 @@ def test_optuna_adds_proposed_trials_and_still_covers_the_grid(tmp_path, tiny_da
 
 
 def test_killed_sweep_resumes_without_retraining_finished_trials(tmp_path, tiny_dataset_dir):
-    grid = _grid(tmp_path, "axes:\n  model: [unet]\n  augment: [false, true]\n" + TINY_UNET)
-    args = ["--grid", grid, "--data", str(tiny_dataset_dir), *TINY_FLAGS, "--epochs", "6",
+    """One point with --seeds 2, killed once seed 0 finished and seed 1 is mid-way: the resume
+    trains only what is left, and both replicates reach the answer."""
+    grid = _grid(tmp_path, "axes:\n  model: [unet]\n  augment: [false]\n" + TINY_UNET)
+    args = ["--grid", grid, "--seeds", "2", "--data", str(tiny_dataset_dir), *TINY_FLAGS,
+            "--epochs", "6",
             "--scheduler", "fifo", "--cpus-per-trial", "2", "--num-cpus", "2",
             "--storage", str(tmp_path)]
     driver = subprocess.Popen([sys.executable, str(ROOT / "tune_app.py"), *args], cwd=ROOT,
@@ -146,6 +174,9 @@ def test_killed_sweep_resumes_without_retraining_finished_trials(tmp_path, tiny_
     assert epochs[-1] == 6, (epochs, proc.stdout[-4000:], proc.stderr[-4000:])
     resumed = epochs[len(before[unfinished]):]
     assert resumed and resumed[0] > 1  # continued from a checkpoint, not from scratch
+    assert sorted(after) == ["unet/no-aug/seed=0", "unet/no-aug/seed=1"]
+    assert re.search(r"1\. unet/no-aug: \d\.\d{3} \[[^]]+\] over 2 seed", proc.stdout), \
+        proc.stdout[-3000:]
 
 
 def test_sweep_runs_on_a_multi_node_cluster(tmp_path, tiny_dataset_dir):
@@ -162,29 +193,3 @@ def test_sweep_runs_on_a_multi_node_cluster(tmp_path, tiny_dataset_dir):
         cluster.shutdown()
     nodes = {rows[-1]["node_id"] for rows in trials(tmp_path / "smoke").values()}
     assert len(nodes) == 2
-
-
-def test_seeds_are_replicates_from_the_trials_to_the_report(tmp_path, tiny_dataset_dir):
-    """--seeds 2: every point trains once per seed, each trial keeps its per-image evidence,
-    and the report gives each point's mean with its interval and judges augmentation over the
-    seed-matched pairs."""
-    grid = _grid(tmp_path, "axes:\n  model: [unet]\n  augment: [false, true]\n" + TINY_UNET)
-    proc = run_app("--grid", grid, "--seeds", "2", "--data", str(tiny_dataset_dir),
-                   *[f for f in TINY_FLAGS if f != "--no-report"], "--storage", str(tmp_path),
-                   "--num-cpus", "2")
-    assert "Points over seeds (mean best val mIoU, 95% interval):" in proc.stdout
-    assert "unet/aug: " in proc.stdout and "over 2 seed(s)" in proc.stdout
-    exp = tmp_path / "grid"
-    rows = trials(exp)
-    assert sorted(rows) == ["unet/aug/seed=0", "unet/aug/seed=1", "unet/no-aug/seed=0",
-                            "unet/no-aug/seed=1"]
-    assert len(list(exp.glob("*/checkpoint_*/image_confusions.npy"))) >= 4
-    report = (exp / "report" / "report.html").read_text()
-    assert "Points over seeds" in report and "Verdict over 2 seeds" in report
-    assert "validation images behind each score" in report
-    assert "Main effects" in report and "over 2 matched pair(s)" in report
-    assert "bands: their range (lowest to highest)" in report
-    import pandas as pd
-
-    table = pd.read_csv(exp / "report" / "trials.csv")
-    assert table["miou_low"].notna().all() and (table["miou_low"] <= table["best_val_miou"]).all()

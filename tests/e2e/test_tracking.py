@@ -16,6 +16,7 @@ import pytest
 from reliability_helpers import ROOT, write_grid
 
 pytestmark = pytest.mark.slow
+BUILT_ONCE = ("sweep",)  # its tests share a worker (tests/conftest.py)
 EPOCHS = 2
 
 
