@@ -31,7 +31,7 @@ from sweeps import ray_state
 from sweeps.equal_work import PROJECTED, projected_trial_minutes
 from sweeps.ray_state import RayTrial
 from sweeps.search import split_tune_config, trial_label
-from sweeps.settings import prefer_quiet_ms
+from sweeps.settings import prefer_quiet_ms, quiet_ms_range
 from sweeps.storage import (
     CHECKPOINT_FILE,
     CHECKPOINT_PREFIX,
@@ -50,10 +50,14 @@ CONFIG_COLUMNS = ("model", "backbone", "aspp", "arch", "encoder", "augment", "pr
 LAST_ROW_COLUMNS = ("best_val_miou", "best_epoch", "train_minutes", "inference_ms_cpu",
                     "inference_ms_gpu", "size_mb", "params", "hostname", "node_id")
 # inference_ms_cpu: the quiet after-sweep timing where it exists (inference_cpu.json), else
-# the trial's own; inference_ms_cpu_in_trial: always the trial's own.
+# the trial's own; inference_ms_cpu_in_trial: always the trial's own; RANGE_COLUMNS: the quiet
+# timing's fastest and slowest run (nan without one).
+RANGE_COLUMNS = ("inference_ms_cpu_low", "inference_ms_cpu_high", "inference_ms_gpu_low",
+                 "inference_ms_gpu_high")
 TRIAL_COLUMNS = ("trial_id", "label", "name", *CONFIG_COLUMNS, "epochs_planned", "status",
                  "stopped_early", "epochs_done", "final_val_miou", *LAST_ROW_COLUMNS,
-                 "inference_ms_cpu_in_trial", PROJECTED,  # train_minutes for the planned epochs
+                 "inference_ms_cpu_in_trial", *RANGE_COLUMNS,
+                 PROJECTED,  # train_minutes for the planned epochs
                  "failures", "error", "trial_dir", "best_checkpoint", "best_checkpoint_epoch")
 INTEGER_COLUMNS = ("epochs_planned", "epochs_done", "best_epoch", "params", "failures",
                    "best_checkpoint_epoch")
@@ -165,6 +169,8 @@ def _prefer_quiet_inference_times(path: Path, trials: pd.DataFrame, notes: list[
     """Use the sweep's after-the-fact, one-model-at-a-time CPU timings where they exist; a
     trial's own figure was taken while other trials trained on the same cores."""
     trials["inference_ms_cpu_in_trial"] = trials["inference_ms_cpu"]
+    for column in RANGE_COLUMNS:  # the quiet timing's fastest and slowest run, where kept
+        trials[column] = np.nan
     file = path / INFERENCE_FILE
     if not file.is_file():
         notes.append(missing_timing_note(path))
@@ -176,6 +182,8 @@ def _prefer_quiet_inference_times(path: Path, trials: pd.DataFrame, notes: list[
         return
     trials["inference_ms_cpu"] = prefer_quiet_ms(trials["label"], trials["inference_ms_cpu"],
                                                  quiet)
+    trials["inference_ms_cpu_low"], trials["inference_ms_cpu_high"] = quiet_ms_range(
+        trials["label"], quiet)
     gpu_file = path / INFERENCE_GPU_FILE  # GPU timings, when the sweep's trials used GPUs
     try:
         gpu = json.loads(gpu_file.read_text()) if gpu_file.is_file() else {}
@@ -185,6 +193,8 @@ def _prefer_quiet_inference_times(path: Path, trials: pd.DataFrame, notes: list[
     if gpu:
         trials["inference_ms_gpu"] = prefer_quiet_ms(trials["label"], trials["inference_ms_gpu"],
                                                      gpu)
+        trials["inference_ms_gpu_low"], trials["inference_ms_gpu_high"] = quiet_ms_range(
+            trials["label"], gpu)
 
 
 class _Skip(Exception):

@@ -181,6 +181,13 @@ def tradeoff_figures(ctx: PlotContext) -> list[Figure]:
                 ax.errorbar(pts[column].to_numpy(dtype=float)[known], y,
                             yerr=[y - lows[known], highs[known] - y], fmt="none",
                             ecolor="grey", elinewidth=1, capsize=3, zorder=2)
+            if f"{column}_low" in pts and pts[f"{column}_low"].notna().any():
+                spread = pts.dropna(subset=[f"{column}_low"])  # fastest to slowest timed run
+                x = spread[column].to_numpy(dtype=float)
+                ax.errorbar(x, spread[MIOU].to_numpy(dtype=float),
+                            xerr=[x - spread[f"{column}_low"].to_numpy(dtype=float),
+                                  spread[f"{column}_high"].to_numpy(dtype=float) - x],
+                            fmt="none", ecolor="grey", elinewidth=1, capsize=3, zorder=2)
             if not projected.empty:
                 ax.scatter(projected[column], projected[MIOU], marker=marker, s=60, zorder=3,
                            facecolors="white", edgecolors="tab:orange", linewidths=1.5,
@@ -212,6 +219,8 @@ def tradeoff_figures(ctx: PlotContext) -> list[Figure]:
         if bars["miou_low"].reindex(models["trial_id"]).notna().any():
             note += ("; bars: 95% interval of each best val mIoU over the validation images "
                      "(percentile bootstrap)")
+        if any(f"{c}_low" in models and models[f"{c}_low"].notna().any() for c, _, _ in present):
+            note += "; horizontal bars: fastest to slowest of the timed inference runs"
         fig.text(0.01, -0.01, note, fontsize=7, va="top", wrap=True)
         path = _save(fig, ctx.out_dir / f"tradeoff_{key}.png")
         out.append(Figure(f"tradeoff_{key}", title, path, note, tuple(models["trial_id"])))

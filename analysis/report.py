@@ -336,8 +336,12 @@ def _trials_section(d: ReportData) -> str:
     table.insert(table.columns.get_loc("best_val_miou") + 1, "95% interval (images)",
                  [f"[{lo:.3f}, {hi:.3f}]" if pd.notna(lo) else "unavailable"
                   for lo, hi in zip(table["miou_low"], table["miou_high"])])
+    table.insert(table.columns.get_loc("inference_ms_cpu") + 1, "CPU ms: fastest-slowest run",
+                 [f"{lo:.1f}-{hi:.1f}" if pd.notna(lo) else None
+                  for lo, hi in zip(table["inference_ms_cpu_low"], table["inference_ms_cpu_high"])])
     columns = list(TRIAL_TABLE)
     columns.insert(columns.index("best_val_miou") + 1, "95% interval (images)")
+    columns.insert(columns.index("inference_ms_cpu") + 1, "CPU ms: fastest-slowest run")
     trials = table[columns].astype(object).where(table[columns].notna(), None)
     frame = pd.DataFrame(trials)
     return "<h2>All trials</h2>\n" + html.table(frame)

@@ -11,12 +11,13 @@ weights. An architecture already timed (a resumed sweep) is not timed again.
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from typing import Any
 
 import torch
 
-from segmodels.models import create_model, time_inference
+from segmodels.models import create_model, time_inference_runs
 from segmodels.training import TrialConfig, trial_settings
 from sweeps.record import read_experiment_file, write_experiment_file
 from sweeps.settings import SweepSettings
@@ -34,8 +35,8 @@ def missing(points: dict[str, dict[str, Any]],
 
 def time_architectures(points: dict[str, dict[str, Any]], fixed: dict[str, Any],
                        threads: int, device: str = "cpu") -> dict[str, dict[str, Any]]:
-    """Grid label -> {"ms", "threads", "height", "width", "device"}; one measurement per
-    architecture, on ``device``."""
+    """Grid label -> {"ms" (the median), "runs_ms" (every timed run), "threads", "height",
+    "width", "device"}; one measurement per architecture, on ``device``."""
     where = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
     previous = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
@@ -48,9 +49,11 @@ def time_architectures(points: dict[str, dict[str, Any]], fixed: dict[str, Any],
             key = repr((cfg.model, sorted(args.items())))
             if key not in by_architecture:
                 model = create_model(cfg.model, **args)
-                ms = time_inference(model, device, height=cfg.inference_height,
-                                    width=cfg.inference_width, repeats=cfg.inference_repeats)
-                by_architecture[key] = {"ms": ms, "threads": max(1, threads),
+                runs = time_inference_runs(model, device, height=cfg.inference_height,
+                                           width=cfg.inference_width,
+                                           repeats=cfg.inference_repeats)
+                by_architecture[key] = {"ms": statistics.median(runs), "runs_ms": runs,
+                                        "threads": max(1, threads),
                                         "height": cfg.inference_height,
                                         "width": cfg.inference_width, "device": where}
                 del model

@@ -25,6 +25,16 @@ def prefer_quiet_ms(labels, own_ms, timings: dict[str, dict[str, Any]]):
     return quiet.astype(float).fillna(own_ms)
 
 
+def quiet_ms_range(labels, timings: dict[str, dict[str, Any]]):
+    """Per trial (a pandas Series of grid labels): the fastest and the slowest timed run of its
+    architecture's after-sweep timing (``"runs_ms"``), nan where there is none (no quiet
+    timing, or a sweep stored before the runs were kept): the spread over the repeats."""
+    runs = labels.map(lambda label: (timings.get(label) or {}).get("runs_ms") or [])
+    low = runs.map(lambda r: min(r) if r else float("nan")).astype(float)
+    high = runs.map(lambda r: max(r) if r else float("nan")).astype(float)
+    return low, high
+
+
 class SweepError(SegsweepError, ValueError):
     """A sweep that cannot start; the message says what to change."""
 

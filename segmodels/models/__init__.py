@@ -17,7 +17,12 @@ from segmodels.models.backbones import (
     get_backbone_spec,
     list_backbones,
 )
-from segmodels.models.cost import model_size_mb, parameter_count, time_inference
+from segmodels.models.cost import (
+    model_size_mb,
+    parameter_count,
+    time_inference,
+    time_inference_runs,
+)
 from segmodels.models.pretrained import Weights, fetch_all, weights_of
 from segmodels.models.registry import (
     COURSE_MODELS,
@@ -55,5 +60,6 @@ __all__ = [
     "parameter_count",
     "smp_models",
     "time_inference",
+    "time_inference_runs",
     "weights_of",
 ]

@@ -17,7 +17,7 @@ def _sync(device: torch.device) -> None:
 
 
 @torch.inference_mode()
-def time_inference(
+def time_inference_runs(
     model: nn.Module,
     device: str | torch.device = "cpu",
     *,
@@ -25,9 +25,10 @@ def time_inference(
     width: int = 1000,
     warmup: int = 1,
     repeats: int = 5,
-) -> float:
-    """Median milliseconds for one (1, 3, height, width) frame: eval mode, no autograd,
-    warm-up runs first, device synchronised around each timed run."""
+) -> list[float]:
+    """Milliseconds of each of ``repeats`` timed runs of one (1, 3, height, width) frame: eval
+    mode, no autograd, warm-up runs first, device synchronised around each timed run. The runs,
+    not only their median, so a report can show how much the timing moved."""
     device = torch.device(device)
     was_training = model.training
     model.eval().to(device)
@@ -42,7 +43,21 @@ def time_inference(
         _sync(device)
         times.append((time.perf_counter() - start) * 1000)
     model.train(was_training)
-    return statistics.median(times)
+    return times
+
+
+def time_inference(
+    model: nn.Module,
+    device: str | torch.device = "cpu",
+    *,
+    height: int = 750,
+    width: int = 1000,
+    warmup: int = 1,
+    repeats: int = 5,
+) -> float:
+    """Median milliseconds for one frame over ``time_inference_runs``."""
+    return statistics.median(time_inference_runs(model, device, height=height, width=width,
+                                                 warmup=warmup, repeats=repeats))
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -45,6 +45,7 @@ def test_trials_table_has_one_row_per_trial_with_the_reported_values(experiment,
         assert _same(t["inference_ms_cpu_in_trial"], rows[-1]["inference_ms_cpu"])
         quiet = json.loads((sweep_dir / "inference_cpu.json").read_text())
         assert _same(t["inference_ms_cpu"], quiet[t["label"]]["ms"])
+        assert t["inference_ms_cpu_low"] <= t["inference_ms_cpu"] <= t["inference_ms_cpu_high"]
         assert t["final_val_miou"] == rows[-1]["val_miou"]
         assert t["trial_dir"] == str(folder)
 

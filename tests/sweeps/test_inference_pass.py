@@ -1,4 +1,5 @@
 import json
+import statistics
 
 import pandas as pd
 
@@ -20,12 +21,30 @@ def test_each_architecture_is_timed_once_and_shared_by_its_points():
     assert (timings["unet/aug"]["height"], timings["unet/aug"]["width"]) == (32, 48)
 
 
+def test_every_timed_run_is_kept_beside_their_median():
+    timings = time_architectures({"unet/aug": {"model": "unet", "augment": True}},
+                                 {**TINY, "inference_repeats": 3}, threads=1)["unet/aug"]
+    assert len(timings["runs_ms"]) == 3 and min(timings["runs_ms"]) > 0
+    assert timings["ms"] == statistics.median(timings["runs_ms"])
+
+
 def test_analysis_prefers_the_quiet_timings_and_keeps_the_trials_own(tmp_path):
     (tmp_path / INFERENCE_FILE).write_text(json.dumps({"a": {"ms": 10.0}}))
     trials = pd.DataFrame({"label": ["a", "b"], "inference_ms_cpu": [30.0, 40.0]})
     _prefer_quiet_inference_times(tmp_path, trials, [])
     assert trials["inference_ms_cpu"].tolist() == [10.0, 40.0]
     assert trials["inference_ms_cpu_in_trial"].tolist() == [30.0, 40.0]
+    assert trials["inference_ms_cpu_low"].isna().all()  # a file from before runs were kept
+
+
+def test_analysis_gives_each_quiet_timing_its_fastest_and_slowest_run(tmp_path):
+    (tmp_path / INFERENCE_FILE).write_text(json.dumps(
+        {"a": {"ms": 10.0, "runs_ms": [9.0, 10.0, 14.0]}}))
+    trials = pd.DataFrame({"label": ["a", "b"], "inference_ms_cpu": [30.0, 40.0]})
+    _prefer_quiet_inference_times(tmp_path, trials, [])
+    assert trials["inference_ms_cpu_low"].tolist()[0] == 9.0
+    assert trials["inference_ms_cpu_high"].tolist()[0] == 14.0
+    assert pd.isna(trials["inference_ms_cpu_low"].tolist()[1])  # no quiet timing: no range
 
 
 def _time_after_sweep(prepared, threads: int, on_gpu: bool):
