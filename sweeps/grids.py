@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import itertools
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -187,13 +188,41 @@ def load_grid(name_or_path: str) -> Grid:
     return load_grid_file(path)
 
 
+class GridLoader(yaml.SafeLoader):
+    """PyYAML's safe loader read the way YAML 1.2 reads numbers, and strict about keys.
+
+    PyYAML follows YAML 1.1, where a float needs a dot: ``lr: 1e-3`` would be the text
+    "1e-3" and be refused as "wrong type". And a key written twice would silently keep the
+    last value; here it is an error naming both lines."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (lines {seen[key]} and {line}); "
+                    "keep one", key_node.start_mark)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+GridLoader.yaml_implicit_resolvers = {
+    first: list(resolvers) for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+GridLoader.add_implicit_resolver(  # YAML 1.2 floats: 1e-3, 1E5, +2e4 (no dot needed)
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
 def load_grid_file(path: Path) -> Grid:
     if not path.is_file():
         raise GridError(f"{path}: grid file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=GridLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
-        raise GridError(f"{path}: not valid YAML: {exc}") from None
+        raise GridError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise GridError(f"{path}: cannot be read ({exc})") from None
     if not isinstance(raw, dict):

@@ -126,9 +126,26 @@ def _check_storage(settings: SweepSettings) -> None:
         raise SweepError(f"--storage {settings.storage}: {probe} is not a writable folder; "
                          "choose a folder you can write to")
     exp = Path(settings.experiment_path())
-    if not settings.resume and exp.exists() and any(exp.iterdir()) and not settings.overwrite:
+    if settings.resume or not exp.exists() or not any(exp.iterdir()):
+        return
+    if not (exp / SWEEP_FILE).is_file():  # --overwrite deletes only what a sweep wrote
+        raise SweepError(f"--name {settings.name}: {exp} holds files but no sweep record "
+                         f"({SWEEP_FILE}), so segsweep will neither write into it nor delete "
+                         "it (not even with --overwrite); choose another --name or --storage")
+    if not settings.overwrite:
         raise SweepError(f"a sweep named {settings.name!r} already exists in {path}; use "
                          "--resume to continue it, --overwrite to replace it, or another --name")
+
+
+def check_name(name: str) -> None:
+    """A sweep's name is one plain folder name: ``--overwrite`` deletes the folder it names, so
+    a path (``..``, ``a/b``, ``.``) must never reach it."""
+    bad = (not name or name in (".", "..") or any(sep in name for sep in ("/", "\\", os.sep))
+           or any(ord(c) < 32 for c in name) or name != name.strip())
+    if bad:
+        raise SweepError(f"--name {name!r}: a sweep's name is a plain folder name (no path "
+                         "separators, not '.' or '..', no control characters or surrounding "
+                         "spaces); it is created inside --storage, so give the folder there")
 
 
 def _repair_stored_files(settings: SweepSettings) -> None:
@@ -204,6 +221,8 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
     resume repairs its stored files only once every check has passed. ``settings`` is left as
     given: the returned sweep holds the resolved copy (name, data, scheduler, samples)."""
     _check_flags(settings)
+    if settings.name is not None:
+        check_name(settings.name)  # before anything reads or deletes the folder it names
     if settings.resume:
         settings, grid, fixed, reason = _stored_sweep(settings)
     else:
@@ -220,6 +239,7 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
         settings = dataclasses.replace(settings, name=settings.name or grid.name,
                                        scheduler=scheduler, num_samples=settings.num_samples or 0,
                                        seeds=seeds)
+    check_name(settings.name)
     tracking.check_trackers(settings.trackers)
     _check_points(settings, grid, _point_configs(grid, fixed))
     grid, scratch = scratch_where_no_weights(grid, fixed)

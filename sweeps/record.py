@@ -65,7 +65,8 @@ def write_sweep_record(settings: SweepSettings, grid: Grid, fixed: dict[str, Any
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     exp = Path(settings.experiment_path())
-    if not settings.remote_storage and settings.overwrite and not settings.resume and exp.exists():
+    if (not settings.remote_storage and settings.overwrite and not settings.resume
+            and (exp / SWEEP_FILE).is_file()):  # only ever a sweep's own folder (prepare checks)
         shutil.rmtree(exp)
     write_experiment_file(settings, SWEEP_FILE, json.dumps(record, indent=2, default=str))
 

@@ -62,12 +62,23 @@ fixed:
     ("axes:\n  aspp: [maybe]\n", "axes.aspp = 'maybe'.*wrong type"),
     ("axes:\n  model: [unet]\nfixed:\n  model: deeplab\n", "both an axis and fixed"),
     ("- just a list\n", "must be a mapping"),
+    ("axes:\n  lr: [0.01]\n  augment: [true]\n  lr: [0.1]\n",
+     "key 'lr' appears twice \\(lines 2 and 4\\); keep one"),
 ])
 def test_bad_yaml_grid_is_one_clear_error_naming_file_and_key(tmp_path, text, expected):
     path = _write(tmp_path, text)
     with pytest.raises(GridError, match=expected) as err:
         load_grid(path)
     assert path in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_numbers_in_a_grid_file_are_read_as_yaml_1_2_reads_them(tmp_path):
+    """PyYAML alone reads 1e-3 as text (YAML 1.1 floats need a dot)."""
+    grid = load_grid(_write(tmp_path, "axes:\n  model: [unet]\n  lr: [1e-3, 3E-4]\n"
+                                      "fixed:\n  weight_decay: 1e-5\n"))
+    assert sorted(p["lr"] for p in grid.points) == [3e-4, 1e-3]
+    assert grid.fixed["weight_decay"] == 1e-5
 
 
 def test_unknown_grid_name_lists_named_grids():

@@ -71,6 +71,32 @@ def test_existing_name_is_refused_unless_resume_or_overwrite(tmp_path, tiny_data
     assert resumed.grid.labels == prepared.grid.labels and resumed.fixed == prepared.fixed
 
 
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "../runs2", "", " lead", "tab\tname"])
+def test_a_name_that_is_a_path_is_refused_before_anything_is_read_or_deleted(
+        tmp_path, tiny_dataset_dir, name):
+    storage = tmp_path / "runs"
+    (storage / "other").mkdir(parents=True)
+    (storage / "other" / SWEEP_FILE).write_text("{}")
+    sibling = tmp_path / "mine.txt"
+    sibling.write_text("a user's file")
+    for resume in (False, True):
+        with pytest.raises(SweepError, match="a sweep's name is a plain folder name"):
+            prepare(_settings(tmp_path, tiny_dataset_dir, name=name, overwrite=True,
+                              resume=resume))
+    assert sibling.read_text() == "a user's file" and (storage / "other" / SWEEP_FILE).exists()
+
+
+def test_overwrite_never_deletes_a_folder_that_holds_no_sweep(tmp_path, tiny_dataset_dir):
+    exp = tmp_path / "runs" / "smoke"
+    exp.mkdir(parents=True)
+    (exp / "thesis.tex").write_text("months of work")
+    for overwrite in (False, True):
+        with pytest.raises(SweepError, match="holds files but no sweep record") as error:
+            prepare(_settings(tmp_path, tiny_dataset_dir, overwrite=overwrite))
+        assert "--overwrite to replace" not in str(error.value)  # no advice that would delete
+    assert (exp / "thesis.tex").read_text() == "months of work"
+
+
 def test_resume_refuses_flags_that_would_change_the_sweep(tmp_path, tiny_dataset_dir):
     prepared = prepare(_settings(tmp_path, tiny_dataset_dir, overrides={"epochs": 3}))
     _record(prepared)
