@@ -34,7 +34,14 @@ from segmodels.classes import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
 from segmodels.data import cache as data_cache
 from segmodels.data import memory_check
 from segmodels.data.decode import DecodedPair, PairTask, choose_workers, decode_pairs
-from segmodels.data.files import is_dir, missing_folder_hint, os_reason, pair_split
+from segmodels.data.files import (
+    ImageMaskPair,
+    is_dir,
+    missing_folder_hint,
+    os_reason,
+    pair_split,
+    shared_images,
+)
 from segmodels.data.image_size import ImageSize, check_image_size, fit_within, format_size
 from segmodels.errors import DatasetError
 
@@ -243,6 +250,26 @@ def _pixels(split: Split) -> int:
     return sum(m.size for m in split.masks)
 
 
+def _refuse_shared_images(root: Path, pairs: dict[str, list[ImageMaskPair]]) -> None:
+    """Before any decoding: validation images that are training images (links or copies)."""
+    if not pairs.get("train") or not pairs.get("val"):
+        return
+    shared = shared_images(pairs["train"], pairs["val"])
+    if not shared:
+        return
+
+    def shown(path: Path) -> str:
+        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+    listed = "\n  ".join(f"{shown(v)} = {shown(t)}" for v, t in shared[:_MAX_LISTED_PROBLEMS])
+    more = len(shared) - _MAX_LISTED_PROBLEMS
+    raise DatasetError(
+        f"dataset {root}: {len(shared)} of {len(pairs['val'])} validation image(s) are also "
+        "training images (the same file through a link, or a copy with the same bytes); "
+        "validation must hold images the model never trains on, or its scores measure memory:"
+        f"\n  {listed}" + (f"\n  ... and {more} more" if more > 0 else ""))
+
+
 def load_dataset(root: str | Path, splits: tuple[str, ...] = ("train", "val"), *,
                  image_size: Sequence[int] | str | None = None, workers: int | None = None,
                  cache_dir: str | Path | None = None) -> SegmentationData:
@@ -265,6 +292,7 @@ def load_dataset(root: str | Path, splits: tuple[str, ...] = ("train", "val"), *
     layout, split_dirs = detect_layout(root)
     problems: list[str] = []
     pairs = {s: pair_split(*dirs, problems) for s, dirs in split_dirs.items() if s in splits}
+    _refuse_shared_images(root, pairs)
     folder = Path(cache_dir).expanduser() if cache_dir is not None else data_cache.cache_folder()
     keys = ({s: data_cache.split_key(layout.name, s, p, fit) for s, p in pairs.items()}
             if fit is not None and data_cache.cap_bytes() > 0 else {})

@@ -9,10 +9,13 @@
 - A folder that cannot be listed, a broken link, a folder named like an image: each a problem
   saying what happened. Near misses (``images/`` for ``image/``, a mask saved as ``.jpg``,
   names differing only in case, image formats not read) get a hint naming the fix.
+- A validation image that is a training image (the same file through a link, or a copy with
+  the same bytes) is refused (``shared_images``): the scores would measure memory, not skill.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import unicodedata
 from collections.abc import Callable
@@ -178,3 +181,51 @@ def pair_split(image_dir: Path, mask_dir: Path, mask_suffix: str,
         problems.append(f"{image_dir}: no images (.jpg/.png) in this split{hint}")
     return [ImageMaskPair(n, images.files[n], masks.files[n])
             for n in sorted(images.files.keys() & masks.files.keys())]
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def shared_images(train: list[ImageMaskPair], val: list[ImageMaskPair]) -> list[tuple[Path, Path]]:
+    """(validation image, training image) pairs that are one file (a link: same device and
+    inode) or hold the same bytes. Cheap on real data: only files of equal size are read and
+    hashed, and compressed images of equal size are rare unless they are copies."""
+    def stat(path: Path):
+        try:
+            return os.stat(path)
+        except OSError:
+            return None  # unreadable: pairing has said so already
+
+    by_inode, by_size = {}, {}
+    for pair in train:
+        st = stat(pair.image)
+        if st is not None:
+            by_inode[(st.st_dev, st.st_ino)] = pair.image
+            by_size.setdefault(st.st_size, []).append(pair.image)
+    digests: dict[Path, str] = {}
+
+    def digest(path: Path) -> str | None:
+        if path not in digests:
+            try:
+                digests[path] = _digest(path)
+            except OSError:
+                digests[path] = ""
+        return digests[path] or None
+
+    shared = []
+    for pair in val:
+        st = stat(pair.image)
+        if st is None:
+            continue
+        same = by_inode.get((st.st_dev, st.st_ino))
+        if same is None and st.st_size in by_size and digest(pair.image) is not None:
+            same = next((t for t in by_size[st.st_size] if digest(t) == digest(pair.image)),
+                        None)
+        if same is not None:
+            shared.append((pair.image, same))
+    return shared

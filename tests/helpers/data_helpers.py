@@ -51,7 +51,8 @@ def make_floodnet(root: Path, masks: dict[str, np.ndarray] | None = None) -> Pat
     masks = masks or {}
     for split, names in (("train", ("6467", "6468")), ("val", ("7001",))):
         for i, name in enumerate(names):
-            write_jpeg(root / split / f"{split}-org-img" / f"{name}.jpg", rgb(i))
+            picture = rgb(i) if split == "train" else rgb(i + 2)  # never a training image
+            write_jpeg(root / split / f"{split}-org-img" / f"{name}.jpg", picture)
             mask = masks.get(name, labels(i, n=10))
             write_mask(root / split / f"{split}-label-img" / f"{name}_lab.png", mask)
     return root

@@ -411,3 +411,33 @@ def test_conversion_notes_are_stored_with_the_sweep_and_shown_in_its_report(tiny
                             examples=False).read_text()
     for note in ds.notes:
         assert html.escape(note) in page
+
+
+# ------------------------------------------------------------- validation is not training
+
+
+@pytest.mark.parametrize("how", ["copy", "symlink", "hardlink"])
+def test_a_validation_image_that_is_a_training_image_is_refused_naming_both(tiny, how):
+    train, val = tiny / "train" / "image" / "img_1.jpg", tiny / "test" / "image" / "val_0.jpg"
+    val.unlink()
+    {"copy": lambda: val.write_bytes(train.read_bytes()),
+     "symlink": lambda: val.symlink_to(train),
+     "hardlink": lambda: os.link(train, val)}[how]()
+    text = refusal(tiny)
+    assert "1 of 2 validation image(s) are also training images" in text
+    assert "test/image/val_0.jpg = train/image/img_1.jpg" in text
+
+
+def test_a_validation_folder_linked_to_the_training_folder_is_refused(tiny):
+    import shutil
+
+    shutil.rmtree(tiny / "test")
+    (tiny / "test").symlink_to(tiny / "train", target_is_directory=True)
+    assert "3 of 3 validation image(s) are also training images" in refusal(tiny)
+
+
+def test_the_report_loading_validation_alone_is_not_asked_about_training(tiny):
+    val = tiny / "test" / "image" / "val_0.jpg"
+    val.unlink()
+    val.write_bytes((tiny / "train" / "image" / "img_1.jpg").read_bytes())
+    assert len(load_quietly(tiny, splits=("val",)).val) == 2  # nothing to compare with
