@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             print("=" * 72 + "\nNOTE: training on the SYNTHETIC dataset "
                   f"({prepared.data.root}).\nPass --data DIR to train on FloodNet.\n" + "=" * 72,
                   flush=True)
-        for note in prepared.data.notes:
+        for note in [*prepared.notes, *prepared.data.notes]:
             print(f"note: {note}")
         dashboards = dashboard_commands(prepared.settings)  # before MLflow sets its env var
         results = runner.run(prepared)

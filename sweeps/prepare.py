@@ -29,7 +29,7 @@ from segmodels.training import (
     training_batch_size,
     trial_settings,
 )
-from sweeps import search, tracking
+from sweeps import name_lock, search, tracking
 from sweeps.grids import (
     Grid,
     apply_point_settings,
@@ -59,6 +59,7 @@ class PreparedSweep:
     cpu_inference: dict[str, dict[str, Any]] = field(default_factory=dict)  # after the sweep
     gpu_inference: dict[str, dict[str, Any]] = field(default_factory=dict)  # when trials had GPUs
     from_scratch: list[str] = field(default_factory=list)  # --pretrained, but no weights exist
+    notes: list[str] = field(default_factory=list)  # said at start (e.g. a stale claim taken)
 
     def trial_config(self, label: str, searched: dict[str, Any] | None = None) -> TrialConfig:
         return TrialConfig.from_dict(trial_settings(self.fixed, self.grid.by_label()[label],
@@ -125,7 +126,14 @@ def _check_storage(settings: SweepSettings) -> None:
     if not probe.is_dir() or not os.access(probe, os.W_OK):
         raise SweepError(f"--storage {settings.storage}: {probe} is not a writable folder; "
                          "choose a folder you can write to")
+
+
+def _check_name_free(settings: SweepSettings) -> None:
+    """A new sweep's folder is empty or absent (run under the name's claim: no race)."""
+    if settings.remote_storage:
+        return
     exp = Path(settings.experiment_path())
+    path = Path(settings.storage_path())
     if settings.resume or not exp.exists() or not any(exp.iterdir()):
         return
     if not (exp / SWEEP_FILE).is_file():  # --overwrite deletes only what a sweep wrote
@@ -245,10 +253,18 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
     grid, scratch = scratch_where_no_weights(grid, fixed)
     configs = _point_configs(grid, fixed)  # as they train: --pretrained only where weights exist
     _check_storage(settings)
-    data = _load_data(settings)
-    _check_training_sets(configs, TrialConfig.from_dict(fixed).crop_size, data)
-    fetch_all(w for cfg in configs.values()
-              if cfg.pretrained and (w := weights_of(cfg.model, **cfg.model_args())) is not None)
+    held = name_lock.holds(settings)
+    claimed = name_lock.claim(settings)  # before the "already exists" check: no race after it
+    try:
+        _check_name_free(settings)
+        data = _load_data(settings)
+        _check_training_sets(configs, TrialConfig.from_dict(fixed).crop_size, data)
+        fetch_all(w for cfg in configs.values() if cfg.pretrained
+                  and (w := weights_of(cfg.model, **cfg.model_args())) is not None)
+    except BaseException:
+        if not held:  # a refused sweep leaves nothing behind, its claim included
+            name_lock.release(name_lock.lock_path(settings))
+        raise
     if "class_weights" not in fixed and any(c.loss in NEEDS_CLASS_WEIGHTS
                                             for c in configs.values()):
         # Once per sweep, from the training split; recorded with the sweep, so a resume keeps them.
@@ -256,7 +272,7 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
     if settings.resume:
         _repair_stored_files(settings)
     return PreparedSweep(settings, grid, fixed, data, scheduler_reason=reason,
-                         from_scratch=scratch)
+                         from_scratch=scratch, notes=[claimed] if claimed else [])
 
 
 def _check_flags(settings: SweepSettings) -> None:
