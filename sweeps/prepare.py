@@ -286,6 +286,9 @@ def _check_flags(settings: SweepSettings) -> None:
         raise SweepError(f"--seeds must be >= 1, got {settings.seeds}")
     if settings.num_samples is not None and settings.num_samples < 0:
         raise SweepError(f"--num-samples must be >= 0, got {settings.num_samples}")
+    if settings.num_samples and settings.search == "grid" and not settings.resume:
+        raise SweepError(f"--num-samples {settings.num_samples} adds trials a searcher "
+                         "proposes; a grid sweep has none: add --search optuna, or drop it")
     for flag in ("cpus_per_trial", "gpus_per_trial"):
         value = getattr(settings, flag)
         if value not in (None, AUTO) and value < 0 or (flag == "cpus_per_trial" and value == 0):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shlex
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,14 @@ def _store(settings: SweepSettings) -> Path:
     return store
 
 
+def without_credentials(uri: str) -> str:
+    """``https://me:token@host/x`` -> ``https://***@host/x``: a URI fit to print."""
+    parts = urllib.parse.urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
 def dashboard_commands(settings: SweepSettings) -> list[str]:
     """One line per dashboard of this sweep, each a command to copy (never a credential)."""
     exp = settings.experiment_path()
@@ -110,7 +119,9 @@ def dashboard_commands(settings: SweepSettings) -> list[str]:
     if "mlflow" in settings.trackers:
         uri = mlflow_uri(settings)
         lines.append(f"MLflow: mlflow ui --backend-store-uri {shlex.quote(uri)}" if uri else
-                     f"MLflow: experiment {settings.name!r} at $MLFLOW_TRACKING_URI")
+                     f"MLflow: experiment {settings.name!r} at "
+                     f"{without_credentials(os.environ.get('MLFLOW_TRACKING_URI', ''))} "
+                     "(from MLFLOW_TRACKING_URI)")
     if "wandb" in settings.trackers:
         if os.environ.get("WANDB_MODE") == "offline":
             root = os.environ.get("WANDB_DIR") or settings.local_store_path()

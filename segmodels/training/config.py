@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from segmodels.classes import CLASS_NAMES, NUM_CLASSES
 from segmodels.errors import ConfigError
 from segmodels.models import architecture, list_archs, list_backbones, list_encoders, list_models
 from segmodels.training.losses import list_losses
@@ -25,7 +26,10 @@ from segmodels.training.optim import LR_SCHEDULERS, OPTIMIZERS
 PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed")
 MIOU_DEFINITIONS = ("global", "per_image")
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
-POSITIVE_INTS = ("epochs", "batch_size", "crop_size", "crops_per_image", "inference_repeats")
+POSITIVE_INTS = ("epochs", "batch_size", "crop_size", "crops_per_image", "inference_repeats",
+                 "inference_height", "inference_width")
+OPTIONAL_POSITIVE_INTS = ("num_threads",)  # None: derived from the trial's CPUs
+NON_NEGATIVE_INTS = ("log_images", "num_workers")  # num_workers may also be None (derived)
 
 
 @dataclass
@@ -84,6 +88,25 @@ class TrialConfig:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if not math.isfinite(self.lr) or self.lr <= 0:
             raise ConfigError(f"lr must be a finite number > 0, got {self.lr}")
+        for name in OPTIONAL_POSITIVE_INTS:
+            value = getattr(self, name)
+            if value is not None and int(value) <= 0:
+                raise ConfigError(f"{name} must be > 0 (or unset), got {value}")
+        for name in NON_NEGATIVE_INTS:
+            value = getattr(self, name)
+            if value is not None and int(value) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {value}")
+        if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be a finite number >= 0, got "
+                              f"{self.weight_decay}")
+        if self.class_weights is not None:
+            weights = list(self.class_weights)
+            if len(weights) != NUM_CLASSES:
+                raise ConfigError(f"class_weights needs one weight per class ({NUM_CLASSES}: "
+                                  f"{', '.join(CLASS_NAMES)}), got {len(weights)}")
+            if not all(math.isfinite(w) and w >= 0 for w in weights) or not any(weights):
+                raise ConfigError(f"class_weights must be finite, >= 0 and not all 0, got "
+                                  f"{weights}")
 
     @property
     def architecture(self) -> str:

@@ -51,6 +51,13 @@ def test_bad_grid_fails_before_ray_starts_and_writes_nothing(tmp_path, tiny_data
     ({"resume": True, "name": "nope"}, "no sweep named 'nope'"),
     ({"search": "random"}, "--search 'random'"),
     ({"cpus_per_trial": 0}, "cpus-per-trial must be > 0"),
+    # values that used to pass here and fail only inside Ray, where --resume cannot fix them
+    ({"overrides": {"weight_decay": -0.1}}, "weight_decay must be a finite number >= 0"),
+    ({"overrides": {"class_weights": [1.0, 2.0]}}, "class_weights needs one weight per class"),
+    ({"overrides": {"inference_height": 0}}, "inference_height must be > 0"),
+    ({"overrides": {"num_workers": -1}}, "num_workers must be >= 0"),
+    ({"overrides": {"log_images": -1}}, "log_images must be >= 0"),
+    ({"num_samples": 4}, "--num-samples 4 adds trials a searcher proposes; a grid sweep"),
 ])
 def test_bad_settings_are_refused(tmp_path, tiny_dataset_dir, kw, message):
     with pytest.raises(ValueError, match=message):

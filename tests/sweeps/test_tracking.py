@@ -55,8 +55,9 @@ def test_an_mlflow_uri_from_the_environment_is_used_and_never_echoed(monkeypatch
     settings = SweepSettings(storage=str(tmp_path), name="s", trackers=["mlflow"])
     assert tracking.mlflow_uri(settings) is None  # MLflow reads it itself: not copied anywhere
     lines = tracking.dashboard_commands(settings)
-    assert "MLflow: experiment 's' at $MLFLOW_TRACKING_URI" in lines
-    assert not any("secret" in line for line in lines)
+    assert ("MLflow: experiment 's' at https://***@mlflow.example (from MLFLOW_TRACKING_URI)"
+            in lines)  # where it is, not the variable's name
+    assert not any("secret" in line or "me:" in line for line in lines)
 
 
 def test_dashboard_commands_name_each_store(monkeypatch, tmp_path):
