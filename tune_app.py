@@ -173,6 +173,13 @@ def print_intervals(settings) -> None:
         print("\n" + "\n".join(lines))
 
 
+def _saved(settings) -> bool:
+    """Tune saved the sweep at least once (object storage: assumed, it cannot be listed here)."""
+    from sweeps.ray_state import tune_saved
+
+    return settings.remote_storage or tune_saved(Path(settings.experiment_path()))
+
+
 def _resume_command(args: argparse.Namespace, name: str) -> str:
     storage = "" if args.storage == DEFAULT_STORAGE else f" --storage {shlex.quote(args.storage)}"
     return f"python tune_app.py --name {shlex.quote(name)}{storage} --resume"
@@ -183,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_grids:
         list_grids()
         return 0
+    prepared = None
     try:
         from sweeps import runner
         from sweeps.prepare import prepare
@@ -211,8 +219,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     except KeyboardInterrupt as exc:
         # First Ctrl-C: Tune saved the state and returned (SweepInterrupted). Second: at once.
-        stopped = getattr(exc, "settings", None)
+        # The sweep's settings: from Tune's stop, else from the checks (a second Ctrl-C).
+        stopped = getattr(exc, "settings", None) or getattr(prepared, "settings", None)
         name = getattr(stopped, "name", None) or args.name or Path(args.grid).stem
+        if not args.resume and (stopped is None or not _saved(stopped)):
+            print("\nInterrupted before the sweep's first save: nothing trained, nothing to "
+                  "resume; run the same command again to start it.", file=sys.stderr)
+            return 130
         print(f"\nInterrupted. The sweep's state is saved; continue it with:\n"
               f"  {_resume_command(args, name)}", file=sys.stderr)
         return 130

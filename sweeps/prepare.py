@@ -29,7 +29,7 @@ from segmodels.training import (
     training_batch_size,
     trial_settings,
 )
-from sweeps import name_lock, search, tracking
+from sweeps import name_lock, ray_state, search, tracking
 from sweeps.grids import (
     Grid,
     apply_point_settings,
@@ -128,21 +128,26 @@ def _check_storage(settings: SweepSettings) -> None:
                          "choose a folder you can write to")
 
 
-def _check_name_free(settings: SweepSettings) -> None:
-    """A new sweep's folder is empty or absent (run under the name's claim: no race)."""
+def _check_name_free(settings: SweepSettings) -> bool:
+    """A new sweep's folder is empty or absent (run under the name's claim: no race). True
+    when it holds a sweep that stopped before Tune's first save: nothing trained, so the same
+    command starts it afresh, without --overwrite."""
     if settings.remote_storage:
-        return
+        return False
     exp = Path(settings.experiment_path())
     path = Path(settings.storage_path())
     if settings.resume or not exp.exists() or not any(exp.iterdir()):
-        return
+        return False
     if not (exp / SWEEP_FILE).is_file():  # --overwrite deletes only what a sweep wrote
         raise SweepError(f"--name {settings.name}: {exp} holds files but no sweep record "
                          f"({SWEEP_FILE}), so segsweep will neither write into it nor delete "
                          "it (not even with --overwrite); choose another --name or --storage")
+    if not ray_state.tune_saved(exp):
+        return True
     if not settings.overwrite:
         raise SweepError(f"a sweep named {settings.name!r} already exists in {path}; use "
                          "--resume to continue it, --overwrite to replace it, or another --name")
+    return False
 
 
 def check_name(name: str) -> None:
@@ -176,6 +181,11 @@ def _stored_sweep(settings: SweepSettings) -> tuple[SweepSettings, Grid, dict[st
         raise SweepError(f"--resume: no sweep named {settings.name!r} in {settings.storage} "
                          f"(no {settings.experiment_path()}/{SWEEP_FILE}); check --name and "
                          "--storage")
+    if not settings.remote_storage and not ray_state.tune_saved(settings.experiment_path()):
+        raise SweepError(f"--resume: sweep {settings.name!r} stopped before its first save (no "
+                         f"Ray Tune state in {settings.experiment_path()}), so nothing trained "
+                         "and there is nothing to resume; run the same command without "
+                         "--resume: it starts the sweep afresh")
     fixed = record["fixed"]
     changed = {k: v for k, v in settings.overrides.items()
                if v is not None and fixed.get(k, v) != v}
@@ -255,8 +265,12 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
     _check_storage(settings)
     held = name_lock.holds(settings)
     claimed = name_lock.claim(settings)  # before the "already exists" check: no race after it
+    notes = [claimed] if claimed else []
     try:
-        _check_name_free(settings)
+        if _check_name_free(settings):
+            settings = dataclasses.replace(settings, overwrite=True)  # the folder is its own
+            notes.append(f"the sweep named {settings.name!r} had stopped before its first save "
+                         "(nothing trained): started afresh")
         data = _load_data(settings)
         _check_training_sets(configs, TrialConfig.from_dict(fixed).crop_size, data)
         fetch_all(w for cfg in configs.values() if cfg.pretrained
@@ -272,7 +286,7 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
     if settings.resume:
         _repair_stored_files(settings)
     return PreparedSweep(settings, grid, fixed, data, scheduler_reason=reason,
-                         from_scratch=scratch, notes=[claimed] if claimed else [])
+                         from_scratch=scratch, notes=notes)
 
 
 def _check_flags(settings: SweepSettings) -> None:

@@ -58,6 +58,7 @@ from segmodels.errors import SegsweepError
 
 RAY_VERSION = "2.60.0"  # the version this module was checked against (pyproject.toml pins it)
 STATE_PATTERN = "experiment_state-*.json"  # TuneController.CKPT_FILE_TMPL with "*"
+TUNER_FILE = "tuner.pkl"  # the pickled Tuner that Tuner.restore reads
 
 
 class RayStateError(SegsweepError, ValueError):
@@ -82,6 +83,13 @@ def newest_state_file(experiment: Path) -> Path | None:
     reordered by copies and syncs)."""
     states = sorted(Path(experiment).glob(STATE_PATTERN), key=lambda p: p.name)
     return states[-1] if states else None
+
+
+def tune_saved(experiment: Path) -> bool:
+    """Tune saved this sweep at least once: both files ``Tuner.restore`` needs (``tuner.pkl``
+    and a state file) are there. A sweep stopped before that (Ctrl-C in its first seconds, a
+    tracker or scheduler that failed to set up) has nothing to resume."""
+    return (Path(experiment) / TUNER_FILE).is_file() and newest_state_file(experiment) is not None
 
 
 def read_trials(experiment: Path) -> list[RayTrial]:

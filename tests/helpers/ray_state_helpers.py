@@ -61,3 +61,12 @@ def _trial(experiment: Path, spec: StateTrial):
         trial.run_metadata.checkpoint_manager = manager
     trial.invalidate_json_state()
     return trial
+
+
+def saved_by_tune(experiment: Path, trials: list[StateTrial] | None = None) -> None:
+    """What Tune's first save leaves: ``tuner.pkl`` (its content is never read here) and a
+    state file; a sweep without them stopped before training and has nothing to resume."""
+    from sweeps.ray_state import TUNER_FILE
+
+    write_state(experiment, trials or [])
+    (experiment / TUNER_FILE).write_bytes(b"")

@@ -1,8 +1,10 @@
 """Everything that can be wrong is refused by ``prepare`` before Ray starts or storage changes."""
 
 import json
+from pathlib import Path
 
 import pytest
+from ray_state_helpers import saved_by_tune
 
 import sweeps.prepare as preparation
 from sweeps.grids import GridError
@@ -12,10 +14,13 @@ from sweeps.settings import SweepError, SweepSettings
 from sweeps.storage import SWEEP_FILE
 
 
-def _record(prepared) -> None:
+def _record(prepared, saved: bool = True) -> None:
+    """The sweep's record, and (``saved``) Tune's first save after it."""
     write_sweep_record(prepared.settings, prepared.grid, prepared.fixed, prepared.data,
                        scheduler_reason=prepared.scheduler_reason,
                        resources={"cpu": 1, "gpu": 0}, cluster={"CPU": 2})
+    if saved:
+        saved_by_tune(Path(prepared.settings.experiment_path()))
 
 
 def _settings(tmp_path, data, **kw):
@@ -69,6 +74,7 @@ def test_existing_name_is_refused_unless_resume_or_overwrite(tmp_path, tiny_data
     exp = tmp_path / "runs" / "smoke"
     exp.mkdir(parents=True)
     (exp / SWEEP_FILE).write_text(json.dumps({"kept": True}))
+    saved_by_tune(exp)
     with pytest.raises(SweepError, match="already exists.*--resume.*--overwrite"):
         prepare(_settings(tmp_path, tiny_dataset_dir))
     assert json.loads((exp / SWEEP_FILE).read_text()) == {"kept": True}
@@ -323,3 +329,17 @@ def test_a_resumed_sweep_keeps_its_seeds(tmp_path, tiny_dataset_dir):
     assert resumed.settings.seeds == 2 and resumed.grid.labels == prepared.grid.labels
     with pytest.raises(SweepError, match="with its own --seeds 2; drop --seeds 3"):
         prepare(_settings(tmp_path, tiny_dataset_dir, resume=True, seeds=3))
+
+
+def test_a_sweep_stopped_before_its_first_save_starts_afresh_and_has_nothing_to_resume(
+        tmp_path, tiny_dataset_dir):
+    """Ctrl-C in the first seconds, a tracker that failed to set up: the record is written,
+    Tune's state is not. The name is not bricked: the same command starts it again."""
+    _record(prepare(_settings(tmp_path, tiny_dataset_dir)), saved=False)
+    with pytest.raises(SweepError, match="stopped before its first save .* nothing to resume; "
+                                         "run the same command without --resume"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+    again = prepare(_settings(tmp_path, tiny_dataset_dir))
+    assert any("stopped before its first save (nothing trained): started afresh" in note
+               for note in again.notes)
+    assert again.settings.overwrite  # its own record is replaced, nothing else is touched

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import ray.cloudpickle as pickle  # as Ray writes tuner.pkl
+from ray_state_helpers import saved_by_tune
 
 import tune_app
 from sweeps import optuna_store, search, tracking
@@ -191,6 +192,7 @@ def test_resume_keeps_the_sweeps_own_trackers(tmp_path, tiny_dataset_dir):
                                            overrides={"crop_size": 64, "batch_size": 4}))
     write_sweep_record(started.settings, started.grid, started.fixed, started.data,
                        scheduler_reason="", resources={"cpu": 1, "gpu": 0}, cluster={"CPU": 1})
+    saved_by_tune(tmp_path / "smoke")
     resumed = prepare(SweepSettings(name="smoke", storage=str(tmp_path), resume=True))
     assert resumed.settings.trackers == ["mlflow"]
     with pytest.raises(SweepError, match="with its own trackers \\(mlflow\\); drop --tracker"):
