@@ -103,7 +103,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
     does), so the report does not decode the dataset a second time.
     """
     exp = load_experiment(run_dir)  # fails fast, before torch is imported
-    from analysis.dataset import load_validation
+    from analysis.dataset import load_validation, recorded_files
     from segmodels.metrics import constant_predictor_miou
 
     out = Path(out_dir) if out_dir is not None else exp.path / "report"
@@ -113,7 +113,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
             stale.unlink()
     with_intervals(exp).to_csv(out / "trials.csv", index=False)
     exp.history.to_csv(out / "history.csv", index=False)
-    val, notes = (val, []) if val is not None else load_validation(exp.meta)
+    val, notes = ((val, []) if val is not None
+                  else load_validation(exp.meta, recorded_files(exp.path)))
     baseline = constant_predictor_miou(val) if val is not None else None
     data = ReportData(exp, tolerance, build_plots(exp, out, baseline), baseline, notes)
     ranked, tested, test, title = ranked_rows(exp)

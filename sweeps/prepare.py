@@ -7,6 +7,7 @@ what this returns.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from segmodels.data import (
     DatasetError,
     SegmentationData,
     ensure_generated,
+    listing_changes,
     load_dataset,
 )
 from segmodels.errors import ConfigError
@@ -38,12 +40,10 @@ from sweeps.grids import (
     scratch_where_no_weights,
     with_seeds,
 )
-from sweeps.record import (
-    read_sweep_record,
-)
+from sweeps.record import read_experiment_file, read_sweep_record
 from sweeps.resume_repair import refill_missing_checkpoints, repair_result_files
 from sweeps.settings import AUTO, SweepError, SweepSettings
-from sweeps.storage import SWEEP_FILE
+from sweeps.storage import DATA_FILES, SWEEP_FILE
 
 
 @dataclass
@@ -159,6 +159,23 @@ def check_name(name: str) -> None:
         raise SweepError(f"--name {name!r}: a sweep's name is a plain folder name (no path "
                          "separators, not '.' or '..', no control characters or surrounding "
                          "spaces); it is created inside --storage, so give the folder there")
+
+
+def _check_same_data(settings: SweepSettings, data: SegmentationData) -> None:
+    """A resume trains on the files the sweep started with: any file added, removed or changed
+    since is refused, named. The synthetic data is compared by size only (it is regenerated,
+    byte for byte, when its folder was deleted). Sweeps stored before the listing: unchecked."""
+    recorded = read_experiment_file(settings, DATA_FILES)
+    if recorded is None:
+        return
+    before = json.loads(recorded)
+    changes = [f"{split}: {change}" for split in ("train", "val")
+               for change in listing_changes(before.get(split, {}), data.files.get(split, {}),
+                                             times=not data.synthetic)]
+    if changes:
+        raise SweepError(f"--resume: dataset {data.root} changed since sweep {settings.name!r} "
+                         f"started ({'; '.join(changes)}); a resume trains on the data it "
+                         "started with: restore it, or start a new sweep under another --name")
 
 
 def _repair_stored_files(settings: SweepSettings) -> None:
@@ -284,6 +301,7 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
         # Once per sweep, from the training split; recorded with the sweep, so a resume keeps them.
         fixed = {**fixed, "class_weights": class_weights(data.train.masks, len(data.class_names))}
     if settings.resume:
+        _check_same_data(settings, data)
         _repair_stored_files(settings)
     return PreparedSweep(settings, grid, fixed, data, scheduler_reason=reason,
                          from_scratch=scratch, notes=notes)

@@ -14,7 +14,7 @@ from segmodels.training import TrialConfig
 from sweeps.grids import Grid
 from sweeps.resources import hardware_summary
 from sweeps.settings import SweepError, SweepSettings
-from sweeps.storage import SWEEP_FILE
+from sweeps.storage import DATA_FILES, SWEEP_FILE
 
 
 def read_sweep_record(settings: SweepSettings) -> dict[str, Any] | None:
@@ -69,6 +69,7 @@ def write_sweep_record(settings: SweepSettings, grid: Grid, fixed: dict[str, Any
             and (exp / SWEEP_FILE).is_file()):  # only ever a sweep's own folder (prepare checks)
         shutil.rmtree(exp)
     write_experiment_file(settings, SWEEP_FILE, json.dumps(record, indent=2, default=str))
+    write_experiment_file(settings, DATA_FILES, json.dumps(data.files))
 
 
 def write_experiment_file(settings: SweepSettings, name: str, text: str) -> None:

@@ -2,6 +2,8 @@
 
     STORAGE/NAME/                      the experiment folder (local path or object-store URI)
         segsweep.json                  SWEEP_FILE: how the sweep was started (settings, grid, data)
+        data_files.json                DATA_FILES: its dataset's files (split -> path -> size,
+                                       time): resume and the report see a changed dataset
         inference_cpu.json             INFERENCE_FILE: CPU timings taken after the sweep
         inference_gpu.json             INFERENCE_GPU_FILE: GPU timings, when trials used GPUs
         optuna.db                      STUDY_FILE: the Optuna study (--search optuna)
@@ -26,6 +28,7 @@ from segmodels.training import CHECKPOINT_FILE, IMAGE_CONFUSIONS_FILE
 
 DEFAULT_STORAGE = "./runs"
 SWEEP_FILE = "segsweep.json"
+DATA_FILES = "data_files.json"
 INFERENCE_FILE = "inference_cpu.json"
 INFERENCE_GPU_FILE = "inference_gpu.json"  # GPU timings after the sweep (when trials used GPUs)
 STUDY_FILE = "optuna.db"  # SQLite: under the user's cache instead when storage is remote
@@ -38,7 +41,7 @@ CHECKPOINT_PREFIX = "checkpoint_"
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
-__all__ = ["CHECKPOINT_FILE", "CHECKPOINT_PREFIX", "DEFAULT_STORAGE", "ERROR_FILE",
+__all__ = ["CHECKPOINT_FILE", "CHECKPOINT_PREFIX", "DATA_FILES", "DEFAULT_STORAGE", "ERROR_FILE",
            "IMAGE_CONFUSIONS_FILE",
            "INFERENCE_FILE", "INFERENCE_GPU_FILE", "META_FILE", "MLFLOW_FILE", "PARAMS_FILE",
            "RESULT_FILE", "STUDY_FILE", "SWEEP_FILE", "is_remote_storage"]

@@ -22,6 +22,7 @@ from segmodels.data.dataset import (
     Split,
     load_dataset,
 )
+from segmodels.data.files import listing_changes
 from segmodels.data.image_size import ImageSize, format_size, parse_image_size
 from segmodels.data.synthetic import SYNTHETIC_DIR, ensure_generated, is_synthetic
 from segmodels.data.synthetic_floodnet import generate_floodnet
@@ -43,6 +44,7 @@ __all__ = [
     "format_size",
     "generate_floodnet",
     "is_synthetic",
+    "listing_changes",
     "load_dataset",
     "memory_check",
     "parse_image_size",

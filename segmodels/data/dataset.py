@@ -36,6 +36,7 @@ from segmodels.data import memory_check
 from segmodels.data.decode import DecodedPair, PairTask, choose_workers, decode_pairs
 from segmodels.data.files import (
     ImageMaskPair,
+    file_listing,
     is_dir,
     missing_folder_hint,
     os_reason,
@@ -92,6 +93,7 @@ class SegmentationData:
     notes: list[str] = field(default_factory=list)
     class_names: tuple[str, ...] = CLASS_NAMES
     image_size: ImageSize | None = None  # (W, H) the images were shrunk to fit; None = as stored
+    files: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # split -> file_listing
 
     @property
     def smallest_side(self) -> int:
@@ -288,7 +290,7 @@ def load_dataset(root: str | Path, splits: tuple[str, ...] = ("train", "val"), *
     if unknown:
         raise ValueError(f"unknown split(s) {sorted(unknown)}; choose from 'train', 'val'")
     fit = check_image_size(image_size) if image_size is not None else None
-    root = Path(root).expanduser()
+    root = Path(root).expanduser().resolve()  # recorded as such: never another folder's data/
     layout, split_dirs = detect_layout(root)
     problems: list[str] = []
     pairs = {s: pair_split(*dirs, problems) for s, dirs in split_dirs.items() if s in splits}
@@ -339,4 +341,5 @@ def load_dataset(root: str | Path, splits: tuple[str, ...] = ("train", "val"), *
         synthetic=is_synthetic(root),
         notes=notes,
         image_size=fit,
+        files={s: file_listing(root, p) for s, p in pairs.items()},
     )

@@ -229,3 +229,40 @@ def shared_images(train: list[ImageMaskPair], val: list[ImageMaskPair]) -> list[
         if same is not None:
             shared.append((pair.image, same))
     return shared
+
+
+def file_listing(root: Path, pairs: list[ImageMaskPair]) -> dict[str, list[int]]:
+    """Path relative to ``root`` -> [size, modification time in ns] of every image and mask:
+    what a sweep records to tell, at resume and report time, whether its data changed. Cheap
+    (one stat per file); an edit that keeps both size and time escapes it."""
+    listing = {}
+    for pair in pairs:
+        for path in (pair.image, pair.mask):
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            name = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+            listing[name] = [st.st_size, st.st_mtime_ns]
+    return listing
+
+
+def listing_changes(before: dict[str, list[int]], now: dict[str, list[int]],
+                    times: bool = True, limit: int = 5) -> list[str]:
+    """What differs between two ``file_listing``s: "added: a.jpg", "removed: b.png",
+    "changed: c.jpg (size)"; ``times=False`` compares sizes only. At most ``limit`` of each
+    kind are named, then a count."""
+    def named(kind: str, names: list[str]) -> list[str]:
+        shown = [f"{kind}: {n}" for n in names[:limit]]
+        return shown + ([f"... and {len(names) - limit} more {kind}"] if len(names) > limit else [])
+
+    added = sorted(set(now) - set(before))
+    removed = sorted(set(before) - set(now))
+    changed = []
+    for name in sorted(set(before) & set(now)):
+        (size_a, time_a), (size_b, time_b) = before[name][:2], now[name][:2]
+        if size_a != size_b:
+            changed.append(f"{name} (size {size_a} -> {size_b} bytes)")
+        elif times and time_a != time_b:
+            changed.append(f"{name} (modified)")
+    return named("added", added) + named("removed", removed) + named("changed", changed)

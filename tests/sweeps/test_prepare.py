@@ -343,3 +343,50 @@ def test_a_sweep_stopped_before_its_first_save_starts_afresh_and_has_nothing_to_
     assert any("stopped before its first save (nothing trained): started afresh" in note
                for note in again.notes)
     assert again.settings.overwrite  # its own record is replaced, nothing else is touched
+
+
+@pytest.fixture
+def own_data(tmp_path):
+    """A small dataset of this test's own, free to change."""
+    from segmodels.data import synthetic
+
+    return synthetic.generate(tmp_path / "data", n_train=6, n_test=2, seed=3, height=96,
+                              width=128)
+
+
+@pytest.mark.parametrize("change, named", [
+    ("add", "train: added: train/image/extra.jpg"),
+    ("remove", "val: removed: test/image/"),
+    ("edit", "(size "),
+])
+def test_resume_refuses_a_dataset_that_changed_naming_what(tmp_path, own_data, change, named):
+    import os
+    import shutil
+
+    prepared = prepare(_settings(tmp_path, own_data))
+    _record(prepared)
+    first_train = sorted((own_data / "train" / "image").iterdir())[0]
+    if change == "add":
+        shutil.copy(first_train, own_data / "train" / "image" / "extra.jpg")
+        shutil.copy(own_data / "train" / "mask" / f"{first_train.stem}.png",
+                    own_data / "train" / "mask" / "extra.png")
+    elif change == "remove":
+        victim = sorted((own_data / "test" / "image").iterdir())[0]
+        victim.unlink()
+        (own_data / "test" / "mask" / f"{victim.stem}.png").unlink()
+    else:
+        stat = first_train.stat()
+        first_train.write_bytes(first_train.read_bytes() + b"\0")
+        os.utime(first_train, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # cp -p keeps the time
+    with pytest.raises(SweepError, match="changed since sweep 'smoke' started") as error:
+        prepare(_settings(tmp_path, own_data, resume=True))
+    assert named in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_dataset_is_recorded_by_its_resolved_path(tmp_path, own_data, monkeypatch):
+    monkeypatch.chdir(own_data.parent)
+    prepared = prepare(_settings(tmp_path, "data"))
+    assert prepared.data.root == str(own_data.resolve())
+    _record(prepared)
+    record = json.loads((tmp_path / "runs" / "smoke" / SWEEP_FILE).read_text())
+    assert record["data"]["root"] == str(own_data.resolve())

@@ -441,3 +441,17 @@ def test_the_report_loading_validation_alone_is_not_asked_about_training(tiny):
     val.unlink()
     val.write_bytes((tiny / "train" / "image" / "img_1.jpg").read_bytes())
     assert len(load_quietly(tiny, splits=("val",)).val) == 2  # nothing to compare with
+
+
+def test_the_report_warns_when_the_validation_files_changed_since_the_sweep(tiny):
+    from analysis.dataset import load_validation
+    from segmodels.data import load_dataset
+
+    recorded = load_quietly(tiny).files
+    val = tiny / "test" / "image" / "val_0.jpg"
+    val.write_bytes(val.read_bytes() + b"\0")
+    _, notes = load_validation({"data": {"root": str(tiny)}}, recorded)
+    assert any(n.startswith("WARNING: the validation files") and "val_0.jpg (size" in n
+               for n in notes)
+    _, quiet = load_validation({"data": {"root": str(tiny)}}, load_dataset(tiny).files)
+    assert not any("WARNING" in n for n in quiet)
