@@ -355,14 +355,26 @@ def _check_points(settings: SweepSettings, grid: Grid,
                              "optuna proposes itself; drop it from the point or search the grid")
 
 
+MIN_TRAINING_SIDE = 16  # px: a smaller image cannot give a crop any model here trains on
+
+
 def _check_training_sets(configs: dict[str, TrialConfig], crop: int,
                          data: SegmentationData) -> None:
     """Crops fit the smallest image; no batch of one crop; a training set smaller than one
     batch trains in one smaller batch, said here."""
-    if crop > data.smallest_side:
-        raise SweepError(f"--crop-size {crop} is larger than the smallest training image side "
-                         f"({data.smallest_side} px) in {data.root}; use --crop-size <= "
-                         f"{data.smallest_side}")
+    if not len(data.train):
+        return
+    i = min(range(len(data.train)), key=lambda k: min(data.train.images[k].shape[:2]))
+    height, width = data.train.images[i].shape[:2]
+    side, where = min(height, width), f"train image {data.train.names[i]} in {data.root}"
+    if side < MIN_TRAINING_SIDE:
+        raise SweepError(f"{where} is {width}x{height} px, too small to train on (under "
+                         f"{MIN_TRAINING_SIDE} px a side); remove it with its mask")
+    for label, size in [("", crop), *((label, cfg.crop_size) for label, cfg in configs.items())]:
+        if size > side:
+            flag = f"grid point {label}: crop_size {size}" if label else f"--crop-size {size}"
+            raise SweepError(f"{flag} is larger than the smallest training image side ({side} "
+                             f"px, {where}); use a crop size <= {side}")
     notes: list[str] = []
     for label, cfg in configs.items():
         try:

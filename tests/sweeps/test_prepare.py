@@ -390,3 +390,25 @@ def test_the_dataset_is_recorded_by_its_resolved_path(tmp_path, own_data, monkey
     _record(prepared)
     record = json.loads((tmp_path / "runs" / "smoke" / SWEEP_FILE).read_text())
     assert record["data"]["root"] == str(own_data.resolve())
+
+
+def test_a_grid_points_own_crop_size_is_checked_like_the_flag(tmp_path, own_data):
+    grid = tmp_path / "crops.yaml"
+    grid.write_text("axes:\n  model: [unet]\n  crop_size: [64, 500]\n")
+    with pytest.raises(SweepError, match=r"grid point .*crop_size=500.*: crop_size 500 is larger "
+                                         r"than the smallest training image side \(96 px, "
+                                         r"train image \S+ in "):
+        prepare(_settings(tmp_path, own_data, grid=str(grid)))
+
+
+def test_an_image_too_small_to_train_on_is_named_not_answered_with_a_crop_of_one(tmp_path,
+                                                                                  own_data):
+    from PIL import Image
+
+    image = sorted((own_data / "train" / "image").iterdir())[0]
+    Image.new("RGB", (1, 1)).save(image)
+    Image.new("L", (1, 1)).save(own_data / "train" / "mask" / f"{image.stem}.png")
+    with pytest.raises(SweepError, match=rf"train image {image.stem} in .* is 1x1 px, too small "
+                                         "to train on .*remove it with its mask") as error:
+        prepare(_settings(tmp_path, own_data))
+    assert "crop-size <= 1" not in str(error.value)
