@@ -203,11 +203,17 @@ def _stored_sweep(settings: SweepSettings) -> tuple[SweepSettings, Grid, dict[st
                          f"Ray Tune state in {settings.experiment_path()}), so nothing trained "
                          "and there is nothing to resume; run the same command without "
                          "--resume: it starts the sweep afresh")
-    fixed = record["fixed"]
+    # Every setting as the sweep started: its fixed values over the defaults of the code that
+    # started it (recorded), so a default changed since applies to no resumed epoch.
+    known = {f.name for f in dataclasses.fields(TrialConfig)}  # a field removed since: dropped
+    recorded = {k: v for k, v in (record.get("trial_defaults") or {}).items() if k in known}
+    fixed = {**recorded, **record["fixed"]}
+    unknown = object()  # a sweep recorded before its defaults were: a given value cannot match
     changed = {k: v for k, v in settings.overrides.items()
-               if v is not None and fixed.get(k, v) != v}
+               if v is not None and fixed.get(k, unknown) != v}
     if changed:
-        flags = ", ".join(f"--{k.replace('_', '-')} {v} (sweep has {fixed[k]})"
+        flags = ", ".join(f"--{k.replace('_', '-')} {v} (sweep has "
+                          f"{fixed[k] if k in fixed else 'its unrecorded default'})"
                           for k, v in changed.items())
         raise SweepError(f"--resume continues sweep {settings.name!r} as it was started; "
                          f"drop {flags}, or start a new sweep under another --name")

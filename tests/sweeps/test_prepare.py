@@ -81,7 +81,8 @@ def test_existing_name_is_refused_unless_resume_or_overwrite(tmp_path, tiny_data
     prepared = prepare(_settings(tmp_path, tiny_dataset_dir, overwrite=True))
     _record(prepared)
     resumed = prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
-    assert resumed.grid.labels == prepared.grid.labels and resumed.fixed == prepared.fixed
+    assert resumed.grid.labels == prepared.grid.labels
+    assert {k: resumed.fixed[k] for k in prepared.fixed} == prepared.fixed
 
 
 @pytest.mark.parametrize("name", ["..", ".", "a/b", "../runs2", "", " lead", "tab\tname"])
@@ -412,3 +413,26 @@ def test_an_image_too_small_to_train_on_is_named_not_answered_with_a_crop_of_one
                                          "to train on .*remove it with its mask") as error:
         prepare(_settings(tmp_path, own_data))
     assert "crop-size <= 1" not in str(error.value)
+
+
+@pytest.mark.parametrize("flag", [{"lr": 0.01}, {"optimizer": "sgd"}, {"loss": "dice"},
+                                  {"seed": 7}])
+def test_resume_refuses_a_setting_the_sweep_took_from_the_defaults(tmp_path, tiny_dataset_dir,
+                                                                   flag):
+    """--lr and the like were ignored by a resume when the sweep had used the default."""
+    _record(prepare(_settings(tmp_path, tiny_dataset_dir)))
+    key, value = next(iter(flag.items()))
+    with pytest.raises(SweepError, match=rf"drop --{key} {value} \(sweep has "):
+        prepare(_settings(tmp_path, tiny_dataset_dir, resume=True, overrides=flag))
+
+
+def test_resumed_trials_use_the_defaults_the_sweep_started_with(tmp_path, tiny_dataset_dir):
+    """A default changed in the code since the start applies to no resumed epoch."""
+    _record(prepare(_settings(tmp_path, tiny_dataset_dir)))
+    path = tmp_path / "runs" / "smoke" / SWEEP_FILE
+    record = json.loads(path.read_text())
+    record["trial_defaults"]["weight_decay"] = 0.25  # as if the code's default were 0.25 then
+    record["trial_defaults"]["a_field_removed_since"] = 1
+    path.write_text(json.dumps(record))
+    resumed = prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
+    assert all(resumed.trial_config(label).weight_decay == 0.25 for label in resumed.grid.labels)
