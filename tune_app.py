@@ -21,7 +21,7 @@ from segmodels.data import parse_image_size
 from segmodels.errors import SegsweepError
 from segmodels.training import TrialConfig, config
 from sweeps.search import SCHEDULERS, SEARCHES
-from sweeps.settings import AUTO
+from sweeps.settings import AUTO, LARGE_GRID
 from sweeps.storage import DEFAULT_STORAGE
 from sweeps.tracking import TRACKERS, dashboard_commands
 
@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="train every grid point once per seed (--seed, --seed + 1, ...), "
                            "each its own trial: the report then gives every answer with its "
                            "interval over seeds (default: a grid file's 'seeds', else 1)")
+    tune.add_argument("--large-grid", action="store_true",
+                      help=f"confirm a grid of more than {LARGE_GRID:,} trials (points x seeds)")
     tune.add_argument("--num-samples", type=int, default=None,
                       help="extra Optuna trials beyond one per grid point")
     tune.add_argument("--scheduler", default=None, choices=list(SCHEDULERS),
@@ -121,7 +123,7 @@ def settings_from_args(args: argparse.Namespace):
     return SweepSettings(
         grid=args.grid, data=args.data, overrides=overrides, point_settings=args.point_set,
         image_size=parse_image_size(args.image_size) if args.image_size else None,
-        search=args.search, seeds=args.seeds,
+        search=args.search, seeds=args.seeds, large_grid=args.large_grid,
         num_samples=args.num_samples, scheduler=args.scheduler, grace_period=args.grace_period,
         reduction_factor=args.reduction_factor, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial, storage=args.storage, name=args.name,

@@ -7,6 +7,7 @@ what this returns.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -42,7 +43,7 @@ from sweeps.grids import (
 )
 from sweeps.record import read_experiment_file, read_sweep_record
 from sweeps.resume_repair import refill_missing_checkpoints, repair_result_files
-from sweeps.settings import AUTO, SweepError, SweepSettings
+from sweeps.settings import AUTO, LARGE_GRID, SweepError, SweepSettings
 from sweeps.storage import DATA_FILES, SWEEP_FILE
 
 
@@ -61,9 +62,13 @@ class PreparedSweep:
     from_scratch: list[str] = field(default_factory=list)  # --pretrained, but no weights exist
     notes: list[str] = field(default_factory=list)  # said at start (e.g. a stale claim taken)
 
+    @functools.cached_property
+    def points(self) -> dict[str, dict[str, Any]]:
+        """Label -> point, made once: a lookup per trial stays linear in the grid's size."""
+        return self.grid.by_label()
+
     def trial_config(self, label: str, searched: dict[str, Any] | None = None) -> TrialConfig:
-        return TrialConfig.from_dict(trial_settings(self.fixed, self.grid.by_label()[label],
-                                                    searched))
+        return TrialConfig.from_dict(trial_settings(self.fixed, self.points[label], searched))
 
 
 def _check_model(cfg: TrialConfig) -> None:
@@ -275,6 +280,10 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
                              "would learn from single-seed scores of replicated points; search "
                              "with one seed, then re-run the points it found with --seeds")
         grid = with_seeds(grid, seeds, TrialConfig.from_dict(fixed).seed)
+        if len(grid.points) > LARGE_GRID and not settings.large_grid:
+            raise SweepError(f"grid {grid.name!r} has {len(grid.points):,} trials (points x "
+                             f"seeds), over {LARGE_GRID:,}: check its axes, then pass "
+                             "--large-grid to confirm")
         scheduler, reason = search.resolve_scheduler(settings.search, settings.scheduler,
                                                      grid.scheduler, grid.source)
         settings = dataclasses.replace(settings, name=settings.name or grid.name,
@@ -349,10 +358,18 @@ def _point_configs(grid: Grid, fixed: dict[str, Any]) -> dict[str, TrialConfig]:
 
 def _check_points(settings: SweepSettings, grid: Grid,
                   configs: dict[str, TrialConfig]) -> None:
-    """Every grid point builds (on the meta device) and leaves the searched keys to Optuna."""
+    """Every grid point builds (on the meta device) and leaves the searched keys to Optuna.
+    A network is built once however many points share it (a 10,000-point grid over lr and
+    weight decay builds one UNet, not 10,000)."""
+    built: set[tuple] = set()
     for label, point in grid.by_label().items():
+        cfg = configs[label]
+        key = (cfg.architecture, repr(sorted(cfg.model_args().items())),
+               cfg.batch_size == 1 and cfg.crop_size)
         try:
-            _check_model(configs[label])
+            if key not in built:
+                _check_model(cfg)
+                built.add(key)
         except ConfigError as exc:
             raise SweepError(f"grid point {label}: {exc}") from None
         searched = sorted(set(point) & set(search.SEARCHED_KEYS))

@@ -13,6 +13,7 @@ from segmodels.errors import SegsweepError
 from sweeps.storage import DEFAULT_STORAGE, is_remote_storage
 
 CACHE_DIR = cache_root()  # $SEGSWEEP_CACHE, default ~/.cache/segsweep
+LARGE_GRID = 1000  # trials: a grid above it needs --large-grid (a typo can multiply a grid)
 AUTO = "auto"  # --gpus-per-trial: each architecture's share (sweeps/packing.py)
 
 
@@ -59,6 +60,7 @@ class SweepSettings:
     name: str | None = None
     resume: bool = False
     overwrite: bool = False
+    large_grid: bool = False  # --large-grid: a grid of more than LARGE_GRID points, confirmed
     max_failures: int = 2
     address: str | None = None
     num_cpus: int | None = None  # local Ray only

@@ -436,3 +436,24 @@ def test_resumed_trials_use_the_defaults_the_sweep_started_with(tmp_path, tiny_d
     path.write_text(json.dumps(record))
     resumed = prepare(_settings(tmp_path, tiny_dataset_dir, resume=True))
     assert all(resumed.trial_config(label).weight_decay == 0.25 for label in resumed.grid.labels)
+
+
+def test_a_grid_over_a_thousand_trials_needs_confirming_and_checks_in_linear_time(
+        tmp_path, tiny_dataset_dir):
+    """10,000 points over lr x weight decay: one network to build, not 10,000 (the checks
+    took minutes and grew with the square of the grid)."""
+    import time
+
+    import yaml
+
+    grid = tmp_path / "big.yaml"
+    grid.write_text(yaml.safe_dump({"axes": {
+        "model": ["unet"], "lr": [round(1e-4 * (1 + i), 6) for i in range(1000)],
+        "weight_decay": [i * 1e-5 for i in range(10)]}}))
+    with pytest.raises(SweepError, match="has 10,000 trials .* pass --large-grid to confirm"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, grid=str(grid)))
+    start = time.perf_counter()
+    prepared = prepare(_settings(tmp_path, tiny_dataset_dir, grid=str(grid), large_grid=True,
+                                 overrides={"crop_size": 64, "batch_size": 4}))
+    configs = {label: prepared.trial_config(label) for label in prepared.grid.labels}
+    assert len(configs) == 10_000 and time.perf_counter() - start < 30
