@@ -251,6 +251,10 @@ def load_grid_file(path: Path) -> Grid:
     if not isinstance(fixed, dict):
         raise GridError(f"{path}: 'fixed' must map config keys to single values")
     axes = {k: v if isinstance(v, list) else [v] for k, v in axes.items()}
+    empty = [k for k, v in axes.items() if not v]
+    if empty:  # the product with an empty list has no point at all
+        raise GridError(f"{path}: axes.{empty[0]} is an empty list, which leaves the grid "
+                        "without a single point; give it a value or remove it")
     for key, values in axes.items():
         for value in values:
             check_value(path, f"axes.{key}", key, value)

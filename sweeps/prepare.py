@@ -294,6 +294,11 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
     _check_points(settings, grid, _point_configs(grid, fixed))
     grid, scratch = scratch_where_no_weights(grid, fixed)
     configs = _point_configs(grid, fixed)  # as they train: --pretrained only where weights exist
+    longest = max(cfg.epochs for cfg in configs.values())
+    if settings.scheduler == "asha" and (settings.grace_period or 0) > longest:
+        raise SweepError(f"--grace-period {settings.grace_period} is beyond the sweep's longest "
+                         f"training ({longest} epochs): ASHA could never stop a trial; use "
+                         f"--grace-period <= {longest}")
     _check_storage(settings)
     held = name_lock.holds(settings)
     claimed = name_lock.claim(settings)  # before the "already exists" check: no race after it
@@ -333,6 +338,11 @@ def _check_flags(settings: SweepSettings) -> None:
         raise SweepError(f"--seeds must be >= 1, got {settings.seeds}")
     if settings.num_samples is not None and settings.num_samples < 0:
         raise SweepError(f"--num-samples must be >= 0, got {settings.num_samples}")
+    if settings.reduction_factor is not None and not settings.reduction_factor > 1:
+        raise SweepError(f"--reduction-factor must be > 1 (ASHA keeps 1/factor of the trials "
+                         f"at each rung), got {settings.reduction_factor}")
+    if settings.grace_period is not None and settings.grace_period < 1:
+        raise SweepError(f"--grace-period must be >= 1 epoch, got {settings.grace_period}")
     if settings.num_samples and settings.search == "grid" and not settings.resume:
         raise SweepError(f"--num-samples {settings.num_samples} adds trials a searcher "
                          "proposes; a grid sweep has none: add --search optuna, or drop it")

@@ -62,6 +62,7 @@ fixed:
     ("axes:\n  aspp: [maybe]\n", "axes.aspp = 'maybe'.*wrong type"),
     ("axes:\n  model: [unet]\nfixed:\n  model: deeplab\n", "both an axis and fixed"),
     ("- just a list\n", "must be a mapping"),
+    ("axes:\n  model: [unet]\n  lr: []\n", "axes.lr is an empty list"),
     ("axes:\n  lr: [0.01]\n  augment: [true]\n  lr: [0.1]\n",
      "key 'lr' appears twice \\(lines 2 and 4\\); keep one"),
 ])

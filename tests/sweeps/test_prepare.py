@@ -63,6 +63,10 @@ def test_bad_grid_fails_before_ray_starts_and_writes_nothing(tmp_path, tiny_data
     ({"overrides": {"num_workers": -1}}, "num_workers must be >= 0"),
     ({"overrides": {"log_images": -1}}, "log_images must be >= 0"),
     ({"num_samples": 4}, "--num-samples 4 adds trials a searcher proposes; a grid sweep"),
+    # settings that used to fail inside Tune's setup, leaving a sweep that could not resume
+    ({"scheduler": "asha", "reduction_factor": 1}, "--reduction-factor must be > 1"),
+    ({"scheduler": "asha", "grace_period": 9, "overrides": {"epochs": 3}},
+     "--grace-period 9 is beyond the sweep's longest training \\(3 epochs\\)"),
 ])
 def test_bad_settings_are_refused(tmp_path, tiny_dataset_dir, kw, message):
     with pytest.raises(ValueError, match=message):
