@@ -68,13 +68,17 @@ def cap_bytes() -> int:
 
 def split_key(layout: str, split: str, pairs: list[ImageMaskPair], fit: ImageSize) -> str | None:
     """The key of a split's arrays; None when a file cannot be looked at (decoding will say
-    why, and nothing is cached)."""
+    why, and nothing is cached). Each file counts with its size, modification time, inode and
+    status-change time: ``cp -p``, ``rsync -t`` or ``tar x`` can rewrite a file keeping its
+    size and modification time, but not its ctime, which only the kernel sets. The same one
+    ``stat`` per file as before, so the key costs no more to compute."""
     files = []
     try:
         for pair in pairs:
             for path in (pair.image, pair.mask):
                 stat = path.stat()
-                files.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+                files.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns,
+                              stat.st_ino, stat.st_ctime_ns])
     except OSError:
         return None
     material = {"version": CACHE_VERSION, "pillow": PIL.__version__, "layout": layout,

@@ -178,15 +178,24 @@ def test_a_second_load_at_the_same_size_decodes_nothing(decodes, tiny, tmp_path)
     assert decodes.count == before and val.val.names == first.val.names
 
 
-@pytest.mark.parametrize("change", ["edit a file", "add a pair", "another size"])
+@pytest.mark.parametrize("change", ["edit a file", "add a pair", "another size",
+                                    "same size and time"])
 def test_a_changed_dataset_or_size_is_decoded_again(decodes, tiny, tmp_path, change):
     cache = tmp_path / "cache"
+    stored = tiny / "train" / "mask" / "img_0.png"
+    if change == "same size and time":  # uncompressed: any content of its shape, same size
+        Image.fromarray(np.asarray(Image.open(stored))).save(stored, compress_level=0)
     load(tiny, cache, image_size=SMALL)
     size = SMALL
     if change == "edit a file":
         path = tiny / "train" / "mask" / "img_0.png"
         write_mask(path, labels(7))
         os.utime(path, ns=(1, 1))  # whatever the clock says, the file is not what was cached
+    elif change == "same size and time":  # cp -p, rsync -t, tar x: only ctime tells
+        stat = stored.stat()
+        Image.fromarray(labels(7)).save(stored, compress_level=0)
+        assert stored.stat().st_size == stat.st_size
+        os.utime(stored, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     elif change == "add a pair":
         Image.fromarray(rgb(9)).save(tiny / "train" / "image" / "img_9.jpg")
         write_mask(tiny / "train" / "mask" / "img_9.png", labels(9))
@@ -195,8 +204,9 @@ def test_a_changed_dataset_or_size_is_decoded_again(decodes, tiny, tmp_path, cha
     before = decodes.count
     ds = load(tiny, cache, image_size=size)
     decoded = decodes.count - before
-    assert decoded == {"edit a file": 3 * 2, "add a pair": 4 * 2, "another size": 10}[change]
-    if change == "edit a file":
+    assert decoded == {"edit a file": 3 * 2, "add a pair": 4 * 2, "another size": 10,
+                       "same size and time": 3 * 2}[change]
+    if change in ("edit a file", "same size and time"):
         np.testing.assert_array_equal(ds.train.masks[0], labels(7)[2::4, 2::4])
 
 
