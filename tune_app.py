@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             print("=" * 72 + "\nNOTE: training on the SYNTHETIC dataset "
                   f"({prepared.data.root}).\nPass --data DIR to train on FloodNet.\n" + "=" * 72,
                   flush=True)
+        else:
+            print(f"data: {prepared.data.describe()}", flush=True)
         for note in [*prepared.notes, *prepared.data.notes]:
             print(f"note: {note}")
         dashboards = dashboard_commands(prepared.settings)  # before MLflow sets its env var

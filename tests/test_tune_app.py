@@ -302,3 +302,16 @@ def test_inference_size_sets_the_timed_frame_and_a_bad_one_is_one_line(tmp_path,
     assert (overrides["inference_width"], overrides["inference_height"]) == (1920, 1080)
     code, output = _run(capsys, "--inference-size", "1920", "--storage", str(tmp_path))
     assert code == 2 and "--inference-size '1920': expected WIDTHxHEIGHT" in output
+
+
+def test_the_cli_says_what_it_loaded_from_data(monkeypatch, tmp_path, capsys):
+    from data_helpers import make_tiny
+
+    from sweeps import runner
+
+    data = make_tiny(tmp_path / "mine")
+    monkeypatch.setattr(runner, "run", lambda prepared: [])
+    code, output = _run(capsys, "--grid", "smoke", "--data", str(data), "--crop-size", "32",
+                        "--batch-size", "2", "--storage", str(tmp_path / "runs"), "--no-report")
+    assert code == 0, output
+    assert f"data: tiny-floodnet data at {data.resolve()}: 3 train / 2 val images" in output
