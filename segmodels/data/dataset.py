@@ -252,6 +252,12 @@ def _pixels(split: Split) -> int:
     return sum(m.size for m in split.masks)
 
 
+def one_line(text: str) -> str:
+    """A problem on one line of the list, whatever its file names hold: control characters
+    (a newline in a name) are written as escapes, the way ``ls -b`` shows them."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def _refuse_shared_images(root: Path, pairs: dict[str, list[ImageMaskPair]]) -> None:
     """Before any decoding: validation images that are training images (links or copies)."""
     if not pairs.get("train") or not pairs.get("val"):
@@ -263,7 +269,8 @@ def _refuse_shared_images(root: Path, pairs: dict[str, list[ImageMaskPair]]) -> 
     def shown(path: Path) -> str:
         return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
-    listed = "\n  ".join(f"{shown(v)} = {shown(t)}" for v, t in shared[:_MAX_LISTED_PROBLEMS])
+    listed = "\n  ".join(one_line(f"{shown(v)} = {shown(t)}")
+                          for v, t in shared[:_MAX_LISTED_PROBLEMS])
     more = len(shared) - _MAX_LISTED_PROBLEMS
     raise DatasetError(
         f"dataset {root}: {len(shared)} of {len(pairs['val'])} validation image(s) are also "
@@ -320,7 +327,7 @@ def load_dataset(root: str | Path, splits: tuple[str, ...] = ("train", "val"), *
         decoded[s] = _split(results[:len(pairs[s])], problems, conversions[s])
         results = results[len(pairs[s]):]
     if problems:
-        shown = "\n  ".join(problems[:_MAX_LISTED_PROBLEMS])
+        shown = "\n  ".join(one_line(p) for p in problems[:_MAX_LISTED_PROBLEMS])
         more = len(problems) - _MAX_LISTED_PROBLEMS
         raise DatasetError(
             f"dataset {root} has {len(problems)} problem(s); fix them before training:\n  {shown}"

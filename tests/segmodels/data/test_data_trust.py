@@ -455,3 +455,11 @@ def test_the_report_warns_when_the_validation_files_changed_since_the_sweep(tiny
                for n in notes)
     _, quiet = load_validation({"data": {"root": str(tiny)}}, load_dataset(tiny).files)
     assert not any("WARNING" in n for n in quiet)
+
+
+def test_a_file_name_with_a_newline_stays_on_its_line_of_the_error(tiny):
+    (tiny / "train" / "image" / "bad\nname.jpg").write_bytes(b"")  # empty, and no mask
+    text = refusal(tiny)
+    lines = text.splitlines()
+    assert any("bad\\nname.jpg" in line for line in lines)
+    assert not any(line.startswith("name.jpg") for line in lines)
