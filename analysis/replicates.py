@@ -6,7 +6,7 @@ trained several times (``--seeds N``), and its answer is their mean with an inte
   together (``analysis.statistics.combine_seed_and_image``); with several seeds without it, the
   Student-t interval over seeds; with one seed, the image bootstrap of that trial.
 - ``seed_matched_difference``: a switch (augmentation, ASPP) compared over seed-matched pairs,
-  the t-interval of the mean difference (the seeds are the pairs).
+  by the same test as any two points (``point_difference``).
 - ``point_difference`` / ``point_tie_groups``: any two points compared over their seed-matched
   trials (seeds and validation images together where the evidence is kept), and the points no
   such test can tell from the best (Holm-adjusted): what the rankings use with seeds.
@@ -104,15 +104,16 @@ def point_table(exp: Experiment) -> pd.DataFrame:
 
 
 def seed_matched_difference(exp: Experiment, pairs: list[SwitchPair]) -> Interval | None:
-    """mIoU(on) - mIoU(off) over the seed-matched ``pairs`` of one subject (one pair per seed):
-    the t-interval of the mean difference; None with fewer than two pairs."""
+    """mIoU(on) - mIoU(off) over the seed-matched ``pairs`` of one subject (one pair per seed),
+    the same test the rankings use (``point_difference``): seeds and shared validation images
+    together where the trials kept their evidence, else the paired t over seeds. None with
+    fewer than two scored pairs (a seed whose trial failed is left out)."""
     scores = exp.trials.set_index("trial_id")["best_val_miou"].astype(float)
     pairs = [p for p in pairs if np.isfinite(scores[p.on]) and np.isfinite(scores[p.off])]
-    if len(pairs) < 2:  # a seed whose trial failed or has not reported is left out
+    if len(pairs) < 2:
         return None
-    on = scores.loc[[p.on for p in pairs]].to_numpy()
-    off = scores.loc[[p.off for p in pairs]].to_numpy()
-    return paired_t_difference(on, off, CONFIDENCE)
+    tested = point_difference(exp, [p.on for p in pairs], [p.off for p in pairs])
+    return tested[0] if tested is not None else None
 
 
 def _seed_matched(exp: Experiment, ids_a: list[str], ids_b: list[str]) -> list[tuple[str, str]]:

@@ -218,7 +218,7 @@ def _switch_section(d: ReportData, key: str, number: int, heading: str) -> str:
             s = group[0].switch
             said = verdict(over_seeds, f"{subject} {s.on}", f"{subject} {s.off}", digits=3)
             lines.append(f"Verdict over {len(group)} seeds: {said} (the seeds are the pairs: "
-                         "each seed trained both sides).")
+                         f"each seed trained both sides; {over_seeds.method}).")
         for number, pair in enumerate(group):
             seed = f"Seed {seed_of(d.exp, pair.on)}: " if over_seeds is not None else ""
             answers = compare_pair(d.exp.trials, d.exp.history, pair, d.tolerance,

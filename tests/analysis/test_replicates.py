@@ -19,6 +19,7 @@ from analysis.replicates import (
     point_table,
     point_tie_groups,
     seed_matched_difference,
+    seed_of,
 )
 from analysis.statistics import (
     paired_t_difference,
@@ -67,11 +68,11 @@ def test_a_switch_is_judged_over_seed_matched_pairs(seeded):
     pairs = find_pairs(seeded.configs, "augment")
     assert len(pairs) == 3 and len({p.subject for p in pairs}) == 1  # one pair per seed
     difference = seed_matched_difference(seeded, pairs)
-    scores = seeded.trials.set_index("trial_id")["best_val_miou"]
-    expected = paired_t_difference(scores[[p.on for p in pairs]].to_numpy(),
-                                   scores[[p.off for p in pairs]].to_numpy())
+    pairs = sorted(pairs, key=lambda p: seed_of(seeded, p.on))
+    expected = seed_image_difference(np.stack([seeded.image_confusions(p.on) for p in pairs]),
+                                     np.stack([seeded.image_confusions(p.off) for p in pairs]))
     assert (difference.estimate, difference.low, difference.high) == \
-        (expected.estimate, expected.low, expected.high)
+        (expected.estimate, expected.low, expected.high)  # the rankings' test, seeds and images
     assert difference.low > 0 and difference.n == 3
     assert seed_matched_difference(seeded, pairs[:1]) is None  # one seed: no seed interval
 
