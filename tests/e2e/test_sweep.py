@@ -46,27 +46,6 @@ def _grid(tmp_path: Path, text: str) -> str:
 TINY_UNET = "fixed:\n  model_kwargs: {min_channels: 4, max_channels: 16}\n"
 
 
-def test_smoke_sweep_stores_every_trials_history_and_summary(tmp_path, tiny_dataset_dir):
-    proc = run_app("--grid", "smoke", "--data", str(tiny_dataset_dir), *TINY_FLAGS,
-                   "--scheduler", "fifo", "--storage", str(tmp_path), "--num-cpus", "2")
-    assert "SYNTHETIC" in proc.stdout and "Ranking" in proc.stdout
-    assert "Ray dashboard: http://127.0.0.1:" in proc.stdout
-    exp = tmp_path / "smoke"
-    results = trials(exp)
-    assert len(results) == 2
-    for rows in results.values():
-        assert [r["epoch"] for r in rows] == [1, 2]
-        last = rows[-1]
-        for key in ("train_loss", "val_loss", "val_miou", "val_accuracy",
-                    "val_mean_class_recall", "val_iou_road", "best_val_miou", "best_epoch",
-                    "train_minutes", "size_mb", "params", "inference_ms_cpu", "node_id",
-                    "hostname"):
-            assert key in last, key
-    assert len(list(exp.glob("*/checkpoint_*/checkpoint.pt"))) >= 2
-    meta = json.loads((exp / "segsweep.json").read_text())
-    assert meta["data"]["synthetic"] is True and len(meta["points"]) == 2
-
-
 def test_the_homework_grid_with_three_seeds_answers_with_intervals(homework_seeds):
     """The course's grid, each point trained with 3 seeds (18 trials): every trial trains its
     full epochs (a comparison grid runs FIFO by default, so ASHA cannot cut a point short and
@@ -74,6 +53,16 @@ def test_the_homework_grid_with_three_seeds_answers_with_intervals(homework_seed
     point with a mean and an interval, the switch questions over seed-matched pairs."""
     proc, exp = homework_seeds, homework_seeds.exp
     assert "scheduler FIFO (the default for a comparison" in proc.stdout
+    assert "SYNTHETIC" in proc.stdout and "Ranking" in proc.stdout
+    assert "Ray dashboard: http://127.0.0.1:" in proc.stdout
+    # Every trial's history and summary are stored: each epoch's row carries these.
+    for rows in trials(exp).values():
+        for key in ("train_loss", "val_loss", "val_miou", "val_accuracy",
+                    "val_mean_class_recall", "val_iou_road", "best_val_miou", "best_epoch",
+                    "train_minutes", "size_mb", "params", "inference_ms_cpu", "node_id",
+                    "hostname"):
+            assert key in rows[-1], key
+    assert len(list(exp.glob("*/checkpoint_*/checkpoint.pt"))) >= 18
     epochs = {label: [r["epoch"] for r in rows] for label, rows in trials(exp).items()}
     from sweeps.grids import load_grid
 
@@ -83,7 +72,8 @@ def test_the_homework_grid_with_three_seeds_answers_with_intervals(homework_seed
     assert len(list(exp.glob("*/checkpoint_*/image_confusions.npy"))) >= 18
     meta = json.loads((exp / "segsweep.json").read_text())
     assert meta["settings"]["scheduler"] == "fifo" and "full epochs" in meta["scheduler_reason"]
-    assert meta["settings"]["seeds"] == 3
+    assert meta["settings"]["seeds"] == 3 and meta["data"]["synthetic"] is True
+    assert len(meta["points"]) == 18
     # The CLI: one ranked line per point with its interval over 3 seeds, then every trial's.
     head = "Points over seeds (mean best val mIoU, 95% interval; "
     assert head in proc.stdout
@@ -121,21 +111,6 @@ def test_asha_stops_a_hopeless_trial_early(tmp_path, tiny_dataset_dir):
     good = next(p for p in epochs if "lr=0.01" in p)
     bad = next(p for p in epochs if "lr=1e-09" in p)
     assert epochs[good] == 4 and epochs[bad] < 4
-
-
-def test_optuna_adds_proposed_trials_and_still_covers_the_grid(tmp_path, tiny_dataset_dir):
-    run_app("--grid", "smoke", "--data", str(tiny_dataset_dir), *TINY_FLAGS, "--epochs", "1",
-            "--search", "optuna", "--num-samples", "2", "--scheduler", "fifo",
-            "--storage", str(tmp_path), "--num-cpus", "2")
-    params = [json.loads(p.read_text()) for p in (tmp_path / "smoke").glob("*/params.json")]
-    assert len(params) == 4
-    defaults = [p for p in params if p["lr"] == 1e-3 and p["crop_size"] == 64]
-    from sweeps.grids import load_grid
-
-    assert {p["point"] for p in defaults} == set(load_grid("smoke").labels)
-    proposed = [p for p in params if p not in defaults]
-    assert len(proposed) == 2
-    assert all(1e-4 <= p["lr"] <= 1e-2 and p["crop_size"] in (64,) for p in proposed)
 
 
 def test_killed_sweep_resumes_without_retraining_finished_trials(tmp_path, tiny_dataset_dir):
@@ -177,19 +152,3 @@ def test_killed_sweep_resumes_without_retraining_finished_trials(tmp_path, tiny_
     assert sorted(after) == ["unet/no-aug/seed=0", "unet/no-aug/seed=1"]
     assert re.search(r"1\. unet/no-aug: \d\.\d{3} \[[^]]+\] over 2 seed", proc.stdout), \
         proc.stdout[-3000:]
-
-
-def test_sweep_runs_on_a_multi_node_cluster(tmp_path, tiny_dataset_dir):
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        run_app("--grid", "smoke", "--data", str(tiny_dataset_dir), *TINY_FLAGS,
-                "--scheduler", "fifo", "--cpus-per-trial", "1", "--address", cluster.address,
-                "--storage", str(tmp_path))
-    finally:
-        cluster.shutdown()
-    nodes = {rows[-1]["node_id"] for rows in trials(tmp_path / "smoke").values()}
-    assert len(nodes) == 2

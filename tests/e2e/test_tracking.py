@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,18 @@ def test_wandb_offline_runs_hold_every_trials_settings_and_metrics(sweep):
     assert len(runs) == len(trials)
     for run in runs:
         [log] = run.glob("run-*.wandb")
-        records = list(_wandb_records(log))
+        # W&B's service process may still be writing the offline file just after the sweep
+        # exits on a busy machine: read it until it holds every epoch (at most 30 s).
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                records = list(_wandb_records(log))
+            except Exception:  # noqa: BLE001 - a record caught mid-write: read again
+                records = []
+            done = sum(r.HasField("history") for r in records) >= EPOCHS
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(1)
         [start] = [r.run for r in records if r.HasField("run")]
         params, rows = trials[start.run_id]
         config = {item.key: json.loads(item.value_json) for item in start.config.update}
@@ -157,3 +169,18 @@ def test_the_printed_tensorboard_folder_holds_curves_images_and_hparams(sweep):
         curve = board.Scalars(run, "ray/tune/val_miou")
         assert [round(s.value, 5) for s in curve] == [round(r["val_miou"], 5) for r in rows]
         assert board.Images(f"{run}/tensorboard", "val/0")  # Lightning's validation images
+
+
+def test_optuna_adds_proposed_trials_and_still_covers_the_grid(sweep):
+    """The grid's point trains with the defaults; Optuna's sample is proposed within the
+    search space (lr 1e-4..1e-2; crop sizes the images allow)."""
+    from sweeps.grids import load_grid
+
+    exp, _ = sweep
+    params = [p for p, _ in _trials(exp).values()]
+    defaults = [p for p in params if p["lr"] == 1e-3 and p["crop_size"] == 64]
+    assert {p["point"] for p in defaults} == set(load_grid(str(exp.parent.parent / "tracked.yaml"))
+                                                 .labels)
+    proposed = [p for p in params if p not in defaults]
+    assert len(proposed) == 1
+    assert all(1e-4 <= p["lr"] <= 1e-2 and p["crop_size"] in (64,) for p in proposed)
