@@ -54,7 +54,7 @@ that floor: what the report's tie groups use under Holm); ``holm`` adjusts a fam
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -474,6 +474,22 @@ def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
 # --- seeds and images together ------------------------------------------------------------------
 
 
+def _crossed_replicates(per_seed_on: Callable[[np.ndarray], np.ndarray], per_seed: np.ndarray,
+                        n_images: int, n_resamples: int, seed: int) -> np.ndarray:
+    """(B,) replicates of a mean over seeds crossed with images (module docstring): the mean
+    over seeds of ``per_seed_on(indices)`` ((B, S): each seed's value on each shared image
+    resample) plus, with two or more seeds, a Student-t(S - 1) draw scaled by the standard
+    error of ``per_seed`` (the full-data values). The image indices are drawn first, as in
+    ``bootstrap_miou``, so one seed reproduces the image bootstrap exactly."""
+    rng = np.random.default_rng(seed)
+    replicates = per_seed_on(_resample_indices(rng, n_images, n_resamples)).mean(axis=1)
+    n_seeds = per_seed.size
+    if n_seeds > 1:
+        sem = float(per_seed.std(ddof=1)) / math.sqrt(n_seeds)
+        replicates = replicates + sem * rng.standard_t(n_seeds - 1, size=n_resamples)
+    return replicates
+
+
 def combine_seed_and_image(
     seed_image_cms: np.ndarray,
     definition: Definition = "global",
@@ -495,17 +511,14 @@ def combine_seed_and_image(
     n_resamples, seed = _check_resamples(n_resamples), _check_seed(seed)
     cms = _check_bootstrap_cms(seed_image_cms, "seed_image_cms", ndim=4)
     n_seeds, n_images = cms.shape[:2]
-    rng = np.random.default_rng(seed)
-    indices = _resample_indices(rng, n_images, n_resamples)  # first: as in bootstrap_miou
-    replicates = _replicates(cms, definition, indices).mean(axis=1)
     per_seed = np.asarray(miou(cms, definition))  # (S,)
+    replicates = _crossed_replicates(lambda indices: _replicates(cms, definition, indices),
+                                     per_seed, n_images, n_resamples, seed)
     estimate = float(per_seed.mean())
     if n_seeds == 1:
         method = (f"percentile bootstrap over {n_images} images ({n_resamples} resamples, "
                   f"{definition} mIoU); one seed: seed variance not accounted for")
     else:
-        sem = float(per_seed.std(ddof=1)) / math.sqrt(n_seeds)
-        replicates = replicates + sem * rng.standard_t(n_seeds - 1, size=n_resamples)
         method = (f"Student-t over {n_seeds} seeds combined with a percentile bootstrap over "
                   f"{n_images} shared images ({n_resamples} resamples, {definition} mIoU)")
     low, high = _percentile_interval(replicates, confidence)
@@ -527,14 +540,14 @@ def _seed_image_difference_replicates(
         raise ValueError(f"seed_image_cms_a and seed_image_cms_b must be the same seeds, images "
                          f"and classes, got shapes {a.shape} and {b.shape}")
     n_seeds, n_images = a.shape[:2]
-    rng = np.random.default_rng(seed)
-    indices = _resample_indices(rng, n_images, n_resamples)
-    both = _replicates(np.concatenate([a, b]), definition, indices)  # (B, 2S)
-    replicates = (both[:, :n_seeds] - both[:, n_seeds:]).mean(axis=1)
+    both_seeds = np.concatenate([a, b])
+
+    def differences(indices: np.ndarray) -> np.ndarray:  # (B, S): A - B per seed and resample
+        both = _replicates(both_seeds, definition, indices)  # (B, 2S)
+        return both[:, :n_seeds] - both[:, n_seeds:]
+
     per_seed = np.asarray(miou(a, definition)) - np.asarray(miou(b, definition))  # (S,)
-    if n_seeds > 1:
-        sem = float(per_seed.std(ddof=1)) / math.sqrt(n_seeds)
-        replicates = replicates + sem * rng.standard_t(n_seeds - 1, size=n_resamples)
+    replicates = _crossed_replicates(differences, per_seed, n_images, n_resamples, seed)
     return replicates, float(per_seed.mean()), n_seeds, n_images
 
 
