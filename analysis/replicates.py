@@ -187,12 +187,12 @@ def point_tie_groups(exp: Experiment, points: pd.DataFrame) -> dict[str, list[li
     return {"best_val_miou": groups}
 
 
-def point_frame(exp: Experiment) -> pd.DataFrame:
+def point_frame(exp: Experiment, points: pd.DataFrame | None = None) -> pd.DataFrame:
     """The finished trials averaged per point: one row per point named by it (``name``), its
     mean best val mIoU from ``point_table``, the mean of every other number, the fewest epochs
     any seed trained, and the training time's range over seeds (``train_minutes_low`` /
     ``_high``): what the rankings and the CLI compare when points have several seeds."""
-    points = point_table(exp)
+    points = point_table(exp) if points is None else points  # its intervals are bootstraps
     trials = exp.trials.set_index("trial_id")
     rows = []
     for _, point in points.iterrows():
@@ -264,7 +264,7 @@ def point_lines(exp: Experiment) -> list[str]:
     """Each point's mean over seeds with its interval, ranked: points a seed-matched test
     cannot tell from the best of their group share its rank (Holm-adjusted)."""
     table = point_table(exp)
-    frame = point_frame(exp).set_index("name")
+    frame = point_frame(exp, table).set_index("name")
     groups = point_tie_groups(exp, table)
     rank = ({p: r for r, group in enumerate(groups["best_val_miou"], 1) for p in group}
             if groups else {})

@@ -88,6 +88,7 @@ class ReportData:
     baseline: float | None
     notes: list[str] = field(default_factory=list)
     examples: Examples | None = None
+    rankings: tuple = ()  # ranked_rows(exp): computed once for rankings.md/.csv and the page
 
     def figures_of(self, prefix: str) -> list[Figure]:
         return [f for f in self.figures if f.key.startswith(prefix)]
@@ -117,7 +118,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
                   else load_validation(exp.meta, recorded_files(exp.path)))
     baseline = constant_predictor_miou(val) if val is not None else None
     data = ReportData(exp, tolerance, build_plots(exp, out, baseline), baseline, notes)
-    ranked, tested, test, title = ranked_rows(exp)
+    data.rankings = ranked_rows(exp)  # once: rankings.md/.csv and the page's section
+    ranked, tested, test, title = data.rankings
     (out / "rankings.md").write_text(rankings_markdown(ranked, tolerance, title, tested, test))
     rankings_table(ranked, tolerance, tested).to_csv(out / "rankings.csv", index=False)
     if not examples:
@@ -291,7 +293,7 @@ def _points_section(d: ReportData) -> str:
     table = point_table(d.exp)
     table.insert(3, "95% interval", [f"[{lo:.3f}, {hi:.3f}]" if pd.notna(lo) else "unavailable"
                                      for lo, hi in zip(table["miou_low"], table["miou_high"])])
-    frame = point_frame(d.exp).set_index("name")
+    frame = point_frame(d.exp, table).set_index("name")
     column = PROJECTED if PROJECTED in frame and frame[PROJECTED].notna().any() else "train_minutes"
     if column in frame:
         table["training minutes: mean (range over seeds)"] = [
@@ -321,13 +323,14 @@ def ranked_rows(exp) -> tuple[pd.DataFrame, dict[str, list[list[str]]] | None, s
     points (mean over seeds, seed-matched tests) when some point has several seeds, else every
     trial (paired image bootstrap)."""
     if has_replicates(exp):
-        return (point_frame(exp), point_tie_groups(exp, point_table(exp)), POINT_TEST,
+        points = point_table(exp)
+        return (point_frame(exp, points), point_tie_groups(exp, points), POINT_TEST,
                 "Rankings of the points (mean over their seeds)")
     return exp.finished, tie_groups(exp, exp.finished), TRIAL_TEST, "Rankings of every trial"
 
 
 def _rankings_section(d: ReportData) -> str:
-    ranked, tested, test, title = ranked_rows(d.exp)
+    ranked, tested, test, title = d.rankings
     return "<h2>Rankings</h2>\n" + html.markdown(
         rankings_markdown(ranked, d.tolerance, title, tested, test))
 
