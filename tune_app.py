@@ -23,6 +23,7 @@ from segmodels.training import TrialConfig, config
 from sweeps.search import SCHEDULERS, SEARCHES
 from sweeps.settings import AUTO, LARGE_GRID
 from sweeps.storage import DEFAULT_STORAGE
+from sweeps.storage_space import StorageFull
 from sweeps.tracking import TRACKERS, dashboard_commands
 
 # CLI flags that set TrialConfig keys; None means "not given": the grid's or model's default holds.
@@ -187,6 +188,25 @@ def _resume_command(args: argparse.Namespace, name: str) -> str:
     return f"python tune_app.py --name {shlex.quote(name)}{storage} --resume"
 
 
+def storage_full(exc: StorageFull, prepared, args: argparse.Namespace) -> int:
+    """The storage filled up (or turned read-only) mid-sweep: what finished, ranked and
+    reported where the disk still allows, then one line with the errno and the resume."""
+    from sweeps.summary import print_summary
+
+    settings = exc.settings
+    for note in exc.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if exc.results is not None:
+        print_summary(exc.results, prepared)
+    print_intervals(settings)
+    if settings.report:
+        write_report(settings, prepared.data.val)
+    print(f"error: {exc.problem.line()}: the sweep stopped with what is above stored; free "
+          f"space (or fix the storage), then continue with:\n"
+          f"  {_resume_command(args, settings.name)}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.list_grids:
@@ -221,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{prepared.settings.experiment_path()}. Once fixed, continue with:\n"
                   f"  {_resume_command(args, prepared.settings.name)}", file=sys.stderr)
             return 1
+    except StorageFull as exc:
+        return storage_full(exc, prepared, args)
     except KeyboardInterrupt as exc:
         # First Ctrl-C: Tune saved the state and returned (SweepInterrupted). Second: at once.
         # The sweep's settings: from Tune's stop, else from the checks (a second Ctrl-C).

@@ -45,10 +45,9 @@ def time_architectures(points: dict[str, dict[str, Any]], fixed: dict[str, Any],
     try:
         for label, point in points.items():
             cfg = TrialConfig.from_dict(trial_settings(fixed, point))
-            args = {**cfg.model_args(), "pretrained": None}
-            key = repr((cfg.model, sorted(args.items())))
+            key = cfg.network_key()
             if key not in by_architecture:
-                model = create_model(cfg.model, **args)
+                model = create_model(cfg.model, **{**cfg.model_args(), "pretrained": None})
                 runs = time_inference_runs(model, device, height=cfg.inference_height,
                                            width=cfg.inference_width,
                                            repeats=cfg.inference_repeats)

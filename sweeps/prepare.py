@@ -28,6 +28,7 @@ from segmodels.models import create_model, fetch_all, weights_of
 from segmodels.training import (
     NEEDS_CLASS_WEIGHTS,
     TrialConfig,
+    checkpoint_bytes,
     class_weights,
     training_batch_size,
     trial_settings,
@@ -45,6 +46,7 @@ from sweeps.record import read_experiment_file, read_sweep_record
 from sweeps.resume_repair import refill_missing_checkpoints, repair_result_files
 from sweeps.settings import AUTO, LARGE_GRID, SweepError, SweepSettings
 from sweeps.storage import DATA_FILES, SWEEP_FILE
+from sweeps.storage_space import check_space
 
 
 @dataclass
@@ -61,6 +63,7 @@ class PreparedSweep:
     gpu_inference: dict[str, dict[str, Any]] = field(default_factory=dict)  # when trials had GPUs
     from_scratch: list[str] = field(default_factory=list)  # --pretrained, but no weights exist
     notes: list[str] = field(default_factory=list)  # said at start (e.g. a stale claim taken)
+    checkpoints: dict[str, int] = field(default_factory=dict)  # label -> bytes of a checkpoint
 
     @functools.cached_property
     def points(self) -> dict[str, dict[str, Any]]:
@@ -71,11 +74,12 @@ class PreparedSweep:
         return TrialConfig.from_dict(trial_settings(self.fixed, self.points[label], searched))
 
 
-def _check_model(cfg: TrialConfig) -> None:
+def _check_model(cfg: TrialConfig) -> int:
     """Build the model without weights on the meta device (no memory): a bad model option or an
     architecture/encoder pair smp cannot build fails here, before Ray starts and before any
     download, not in every trial. A model the meta device cannot build (smp's MiT encoders
-    call ``.item()``) is built on the CPU, where a real error recurs."""
+    call ``.item()``) is built on the CPU, where a real error recurs. Returns the bytes of
+    one checkpoint of it (for the disk check)."""
     import torch
 
     args = {**cfg.model_args(), "pretrained": None}
@@ -94,6 +98,7 @@ def _check_model(cfg: TrialConfig) -> None:
             raise ConfigError("batch_size 1 cannot train this model: a BatchNorm layer (e.g. "
                               "ASPP's image pooling) sees a single value per channel; use "
                               "--batch-size 2 or more") from None
+    return checkpoint_bytes(model, cfg.optimizer)
 
 
 def _fixed_config(grid: Grid, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -183,6 +188,21 @@ def _check_same_data(settings: SweepSettings, data: SegmentationData) -> None:
                          "started with: restore it, or start a new sweep under another --name")
 
 
+def _check_tune_state(settings: SweepSettings) -> None:
+    """A resume needs Tune's saved state whole: from a damaged one (cut short by a full disk
+    that segsweep could not repair) Tune silently starts every trial over."""
+    if settings.remote_storage:
+        return
+    try:
+        ray_state.check_readable(Path(settings.experiment_path()))
+    except ray_state.RayStateError as exc:
+        raise SweepError(f"--resume: {exc}; from it Ray Tune would start every trial of sweep "
+                         f"{settings.name!r} over. Put back a whole copy of that file (a backup, "
+                         "or Ray's staged copy under /tmp/ray/session_*/artifacts/*/"
+                         f"{settings.name}/driver_artifacts/), or start afresh with --overwrite"
+                         ) from None
+
+
 def _repair_stored_files(settings: SweepSettings) -> None:
     """What a killed driver can leave inconsistent (sweeps/resume_repair.py), fixed before
     Ray reads it; each repair is named on stderr."""
@@ -208,6 +228,7 @@ def _stored_sweep(settings: SweepSettings) -> tuple[SweepSettings, Grid, dict[st
                          f"Ray Tune state in {settings.experiment_path()}), so nothing trained "
                          "and there is nothing to resume; run the same command without "
                          "--resume: it starts the sweep afresh")
+    _check_tune_state(settings)
     # Every setting as the sweep started: its fixed values over the defaults of the code that
     # started it (recorded), so a default changed since applies to no resumed epoch.
     known = {f.name for f in dataclasses.fields(TrialConfig)}  # a field removed since: dropped
@@ -291,7 +312,7 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
                                        seeds=seeds)
     check_name(settings.name)
     tracking.check_trackers(settings.trackers)
-    _check_points(settings, grid, _point_configs(grid, fixed))
+    checkpoints = _check_points(settings, grid, _point_configs(grid, fixed))
     grid, scratch = scratch_where_no_weights(grid, fixed)
     configs = _point_configs(grid, fixed)  # as they train: --pretrained only where weights exist
     longest = max(cfg.epochs for cfg in configs.values())
@@ -300,6 +321,9 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
                          f"training ({longest} epochs): ASHA could never stop a trial; use "
                          f"--grace-period <= {longest}")
     _check_storage(settings)
+    # One checkpoint per trial: the grid's, then one of the largest per searched sample.
+    check_space(settings, list(checkpoints.values())
+                + [max(checkpoints.values())] * (settings.num_samples or 0))
     held = name_lock.holds(settings)
     claimed = name_lock.claim(settings)  # before the "already exists" check: no race after it
     notes = [claimed] if claimed else []
@@ -324,7 +348,7 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
         _check_same_data(settings, data)
         _repair_stored_files(settings)
     return PreparedSweep(settings, grid, fixed, data, scheduler_reason=reason,
-                         from_scratch=scratch, notes=notes)
+                         from_scratch=scratch, notes=notes, checkpoints=checkpoints)
 
 
 def _check_flags(settings: SweepSettings) -> None:
@@ -367,25 +391,26 @@ def _point_configs(grid: Grid, fixed: dict[str, Any]) -> dict[str, TrialConfig]:
 
 
 def _check_points(settings: SweepSettings, grid: Grid,
-                  configs: dict[str, TrialConfig]) -> None:
+                  configs: dict[str, TrialConfig]) -> dict[str, int]:
     """Every grid point builds (on the meta device) and leaves the searched keys to Optuna.
     A network is built once however many points share it (a 10,000-point grid over lr and
-    weight decay builds one UNet, not 10,000)."""
-    built: set[tuple] = set()
+    weight decay builds one UNet, not 10,000). Returns label -> bytes of one checkpoint."""
+    built: dict[tuple, int] = {}
+    checkpoints: dict[str, int] = {}
     for label, point in grid.by_label().items():
         cfg = configs[label]
-        key = (cfg.architecture, repr(sorted(cfg.model_args().items())),
-               cfg.batch_size == 1 and cfg.crop_size)
+        key = (cfg.network_key(), cfg.optimizer, cfg.batch_size == 1 and cfg.crop_size)
         try:
             if key not in built:
-                _check_model(cfg)
-                built.add(key)
+                built[key] = _check_model(cfg)
+            checkpoints[label] = built[key]
         except ConfigError as exc:
             raise SweepError(f"grid point {label}: {exc}") from None
         searched = sorted(set(point) & set(search.SEARCHED_KEYS))
         if settings.search == "optuna" and searched:
             raise SweepError(f"grid point {label} sets {', '.join(searched)}, which --search "
                              "optuna proposes itself; drop it from the point or search the grid")
+    return checkpoints
 
 
 MIN_TRAINING_SIDE = 16  # px: a smaller image cannot give a crop any model here trains on

@@ -39,6 +39,8 @@ The project's other private imports, each where no public API does the job:
 
 - torchvision's ``models._utils.IntermediateLayerGetter`` (segmodels/models/backbones.py): a
   backbone's named stages;
+- Ray's ``train.constants._get_ray_train_session_dir`` (``driver_staging_folder``, here):
+  where the driver stages Tune's state, put back into a storage that filled up;
 - Ray's ``node:__internal_head__`` resource (sweeps/resources.py): not counted as a node;
 - in tests only: ``ray.autoscaler._private.util`` (tests/e2e/test_cluster.py: cluster.yaml
   validated as ``ray up`` does), ``OptunaSearch._points_to_evaluate``
@@ -104,6 +106,36 @@ def read_trials(experiment: Path) -> list[RayTrial]:
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise RayStateError(f"{state}: not a Ray Tune experiment state this version reads "
                             f"({type(exc).__name__}: {exc})") from None
+
+
+def check_readable(experiment: Path) -> None:
+    """Raise ``RayStateError`` when the state Tune would restore from is not whole JSON (cut
+    short by a full disk): Tune's restore then silently starts every trial from scratch."""
+    state = newest_state_file(experiment)
+    if state is None:
+        return
+    try:
+        json.loads(state.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RayStateError(f"{state}: Ray Tune's saved state is damaged "
+                            f"({type(exc).__name__}: {exc})") from None
+
+
+def driver_staging_folder(name: str) -> Path | None:
+    """Where this process's Tune driver wrote sweep ``name``'s state before copying it to
+    storage (``StorageContext.experiment_driver_staging_path``: Ray's session folder /
+    artifacts / <start time> / NAME / driver_artifacts), the newest; None when Ray is not
+    running here or wrote none. Whole even when the copy in a full storage was cut short."""
+    import glob
+
+    import ray
+    from ray.train.constants import _get_ray_train_session_dir
+
+    if not ray.is_initialized():
+        return None
+    found = sorted(Path(_get_ray_train_session_dir()).glob(
+        f"*/{glob.escape(name)}/driver_artifacts"), key=lambda p: p.parent.parent.name)
+    return found[-1] if found else None
 
 
 def _trial(trial_json: str, metadata_json: str) -> RayTrial:

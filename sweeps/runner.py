@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from segmodels.data import (
     Split,
@@ -20,7 +21,7 @@ from segmodels.data import (
 from segmodels.training import (
     TrialConfig,
 )
-from sweeps import optuna_store, search, tracking
+from sweeps import optuna_store, ray_state, search, tracking
 from sweeps.cluster_checks import storage_warning
 from sweeps.inference_pass import time_after_sweep
 from sweeps.prepare import PreparedSweep
@@ -36,6 +37,13 @@ from sweeps.resources import (
     trial_request,
 )
 from sweeps.settings import SweepSettings
+from sweeps.storage_space import (
+    StorageFull,
+    hold_reserve,
+    put_back_staged_state,
+    release_reserve,
+    storage_problem,
+)
 from sweeps.trainable import run_trial
 
 
@@ -135,6 +143,38 @@ def _fit_with_clean_interrupt(tuner, settings: SweepSettings):
     return results
 
 
+def _fit_checking_storage(tuner, prepared: PreparedSweep):
+    """Fit; when the storage filled up or turned read-only on the way (Tune's own error, a
+    trial's, or a write that fails now), StorageFull says so instead of Tune's traceback or a
+    list of failed trials, after putting back the Tune state a full disk cut short; the timing
+    pass, which writes to the same storage, is skipped. A reserve held in the sweep's folder
+    meanwhile leaves room for that repair and for the report."""
+    settings = prepared.settings
+    largest = max(prepared.checkpoints.values(), default=1 << 20)
+    started = time.time()
+    hold_reserve(settings)
+    try:
+        try:
+            results = _fit_with_clean_interrupt(tuner, settings)
+        except SweepInterrupted:
+            raise
+        except Exception as exc:
+            problem = storage_problem(settings, exc, checkpoint=largest, since=started)
+            if problem is None:
+                raise
+            raise StorageFull(settings, problem, notes=put_back_staged_state(
+                settings, ray_state.driver_staging_folder(settings.name))) from exc
+        if results.num_errors:
+            problem = storage_problem(settings, checkpoint=largest, since=started)
+            if problem is not None:
+                notes = put_back_staged_state(settings,
+                                              ray_state.driver_staging_folder(settings.name))
+                raise StorageFull(settings, problem, results, notes)
+    finally:
+        release_reserve(settings)
+    return results
+
+
 def run(prepared: PreparedSweep):
     """Start/join Ray, run the sweep, return Tune's ResultGrid."""
     import ray
@@ -170,7 +210,7 @@ def run(prepared: PreparedSweep):
     # there): the driver's own decoded copy would hold the dataset twice on the head node.
     prepared.data = dataclasses.replace(prepared.data, train=Split([], [], []))
     _return_freed_memory()
-    results = _fit_with_clean_interrupt(tuner, settings)
+    results = _fit_checking_storage(tuner, prepared)
     if settings.search == "optuna":
         for note in optuna_store.fail_abandoned_trials(settings):
             print(f"note: {note}", file=sys.stderr)

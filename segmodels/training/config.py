@@ -113,6 +113,13 @@ class TrialConfig:
         """The network this configuration builds (``segmodels.models.architecture``)."""
         return architecture(self.model, **self.model_args())
 
+    def network_key(self) -> str:
+        """Equal for every configuration that builds the same untrained network (weights
+        aside): what checks, disk estimates and inference timing do once per network, not once
+        per grid point."""
+        args = {**self.model_args(), "pretrained": None}
+        return repr((self.model, sorted(args.items(), key=lambda item: item[0])))
+
     def model_args(self) -> dict[str, Any]:
         """Arguments of ``create_model`` (its registry drops the None ones)."""
         return {

@@ -643,6 +643,81 @@ def test_ctrl_c_twice_exits_promptly(tmp_path, tiny_dataset_dir):
     assert left == [], left
 
 
+# --- a storage that fills up ---------------------------------------------------------------
+
+@pytest.fixture
+def small_storage(tmp_path):
+    """A 48 MB tmpfs (the tiny sweep's checkpoints, its reserve and a little more): a real
+    filesystem that fills up. Mounting needs root; where it is refused the injected-ENOSPC
+    tests in tests/sweeps/test_storage_space.py still cover the handling."""
+    import subprocess
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"no tmpfs to fill here ({mounted.stderr.strip() or 'mount refused'})")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def _fill(folder: Path) -> Path:
+    """Take every free byte of ``folder``'s filesystem."""
+    ballast = folder / "ballast"
+    with open(ballast, "wb") as f:
+        free = shutil.disk_usage(folder).free
+        while free > 0:
+            try:
+                os.posix_fallocate(f.fileno(), 0, free)
+                break
+            except OSError:
+                free -= 4096
+    return ballast
+
+
+def test_a_storage_that_fills_up_ends_in_one_line_then_resume_finishes(
+        tmp_path, tiny_dataset_dir, small_storage):
+    """The disk fills after the first epoch's checkpoint: the CLI ends with what finished
+    ranked and reported, one line naming the storage and the errno, and the resume command;
+    once space is freed, that command finishes the sweep from the stored checkpoint."""
+    epochs_planned = 3
+    grid = write_grid(tmp_path, "fillgrid", {"model": ["unet"], "augment": [False]},
+                      epochs=epochs_planned)
+    exp = small_storage / "fillgrid"
+    flags = [flag for flag in FLAGS if flag != "--no-report"]
+    args = ["--grid", grid, "--data", str(tiny_dataset_dir), *flags, "--num-cpus", "1",
+            "--max-failures", "1", "--storage", str(small_storage)]
+    with Sweep(args, tmp_path / "full.log") as sweep:
+        sweep.poll(lambda: any(exp.glob("*/checkpoint_*/checkpoint.pt")), 300,
+                   "the first checkpoint")
+        ballast = _fill(small_storage)
+        code = sweep.wait(300)
+        left = sweep.wait_gone(30)
+        output = sweep.output()
+    assert code == 1, output[-4000:]
+    assert left == [], left
+    lines = output.strip().splitlines()
+    assert lines[-2] == (f"error: storage {small_storage}: [Errno 28] No space left on device "
+                         "(ENOSPC): the sweep stopped with what is above stored; free space "
+                         "(or fix the storage), then continue with:"), output[-4000:]
+    assert RESUME_HINT.search(lines[-1]), lines[-1]
+    assert "interval over the validation images" in output  # what finished, ranked
+    assert (exp / "report" / "report.html").is_file(), output[-4000:]  # ... and reported
+    assert not re.search(r"Traceback \(most recent call last\):\n  File \".*tune_app\.py",
+                         output)
+
+    ballast.unlink()
+    command = RESUME_HINT.search(lines[-1]).group(1).split()
+    code, output, left = run_app([*command, "--no-report"], tmp_path / "resume.log")
+    assert code == 0, output[-4000:]
+    assert left == []
+    (rows,) = results(exp).values()
+    assert_every_epoch_once_but_a_retried_one(rows, epochs_planned)
+    assert {s["status"] for s in ray_state(exp).values()} == {"TERMINATED"}
+    assert not list(exp.glob(".segsweep-*")), list(exp.iterdir())  # reserve, probe: gone
+
+
 # --- grid files are data, never code ------------------------------------------------------
 
 def test_grid_yaml_cannot_run_code(tmp_path):
