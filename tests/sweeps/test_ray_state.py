@@ -126,3 +126,22 @@ def test_asha_is_replayed_through_rays_own_bracket():
         bracket = ray_state.asha_bracket(2, 8, 2)
         assert callable(bracket.on_result) and ray_state.asha_rungs(
             type("Scheduler", (), {"_brackets": [bracket]})) == [2.0, 4.0, 8.0]
+
+
+def test_the_drivers_staging_folder_is_where_ray_stages_a_sweeps_state(tmp_path, monkeypatch):
+    """After a full disk cut Tune's copy short, the sweep puts back the driver's staged one
+    (sweeps/storage_space.py); ``driver_staging_folder`` finds it where Ray puts it."""
+    with _reads("Ray's driver staging path (StorageContext.experiment_driver_staging_path)"):
+        import ray.train._internal.storage as storage
+        import ray.train.constants as constants
+
+        session = str(tmp_path / "session" / "artifacts")
+        monkeypatch.setattr(storage, "_get_ray_train_session_dir", lambda: session)
+        monkeypatch.setattr(constants, "_get_ray_train_session_dir", lambda: session)
+        monkeypatch.setattr(ray, "is_initialized", lambda: True)
+        staged = Path(storage.StorageContext(
+            storage_path=str(tmp_path / "runs"), experiment_dir_name="my[sweep]"
+        ).experiment_driver_staging_path)
+        staged.mkdir(parents=True)
+        assert ray_state.driver_staging_folder("my[sweep]") == staged
+        assert ray_state.driver_staging_folder("other") is None
