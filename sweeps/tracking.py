@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shlex
 import urllib.parse
 from collections.abc import Mapping
@@ -47,7 +48,10 @@ TRACKERS: dict[str, Tracker] = {
 
 
 def check_trackers(names: list[str]) -> None:
-    """Before Ray starts: every tracker is known and its optional extra is installed."""
+    """Before Ray starts: every tracker is known, its optional extra is installed, and what
+    would fail its Tune callback's setup does not (a store MLflow refuses or cannot reach, W&B
+    online without a login): such a failure after the sweep's record would leave a sweep
+    with nothing to resume."""
     for name in names:
         if name not in TRACKERS:
             raise SweepError(f"--tracker {name!r}: choose from {', '.join(TRACKERS)}")
@@ -56,6 +60,56 @@ def check_trackers(names: list[str]) -> None:
             raise SweepError(f"--tracker {name} needs the optional extra {extra!r}, which is "
                              f"not installed: pip install 'segsweep[{extra}]' (in a checkout: "
                              f"pip install -e '.[{extra}]')")
+    if "mlflow" in names:
+        _check_mlflow_store()
+    if "wandb" in names:
+        _check_wandb_login()
+
+
+MLFLOW_CHECK_SECONDS = 10  # a tracking server that does not answer within this is refused
+
+
+def _check_mlflow_store() -> None:
+    """The store ``MLFLOW_TRACKING_URI`` names answers (credentials included), asked once,
+    without MLflow's minutes of retries. The sweep's own SQLite store needs no check."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return
+    import mlflow
+
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+             "MLFLOW_HTTP_REQUEST_TIMEOUT": str(MLFLOW_CHECK_SECONDS)}
+    saved = {key: os.environ.get(key) for key in quick}
+    os.environ.update(quick)
+    try:
+        mlflow.MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as exc:  # noqa: BLE001 - MLflow raises many kinds; each means "unusable"
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        why = re.sub(r"://[^/@\s]+@", "://***@", why)  # MLflow echoes the URI, password too
+        raise SweepError(f"--tracker mlflow: MLFLOW_TRACKING_URI {without_credentials(uri)} "
+                         f"cannot be used ({type(exc).__name__}: {why[:400]}); fix it, or "
+                         "unset it to keep the runs in the sweep's own SQLite store") from None
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _check_wandb_login() -> None:
+    """W&B online needs an API key (Ray's callback raises without one, as Ray's
+    ``_set_api_key`` looks for it: WANDB_API_KEY, a ``wandb login``, or the key hook)."""
+    if os.environ.get("WANDB_MODE") in ("offline", "disabled"):
+        return
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_SETUP_API_KEY_HOOK"):
+        return
+    import wandb
+
+    if not wandb.login(prompt=False, verify=False):
+        raise SweepError("--tracker wandb: no W&B login (no WANDB_API_KEY and no `wandb "
+                         "login` on this machine); log in, or set WANDB_MODE=offline to keep "
+                         "the runs here for `wandb sync`")
 
 
 def mlflow_uri(settings: SweepSettings) -> str | None:

@@ -4,6 +4,9 @@ without Ray running: what each store gets, where it lives, and what a user is to
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -198,3 +201,55 @@ def test_resume_keeps_the_sweeps_own_trackers(tmp_path, tiny_dataset_dir):
     with pytest.raises(SweepError, match="with its own trackers \\(mlflow\\); drop --tracker"):
         prepare(SweepSettings(name="smoke", storage=str(tmp_path), resume=True,
                                      trackers=["wandb"]))
+
+
+def test_an_mlflow_store_mlflow_refuses_is_refused_before_ray(monkeypatch, tmp_path,
+                                                               tiny_dataset_dir, capsys):
+    store = tmp_path / "mlruns"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"file://{store}")
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    code = tune_app.main(["--grid", "smoke", "--data", str(tiny_dataset_dir), "--tracker",
+                          "mlflow", "--storage", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"--tracker mlflow: MLFLOW_TRACKING_URI file://{store} cannot be used" in err
+    assert "sqlite" in err  # MLflow's own remedy, kept
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_mlflow_server_that_does_not_answer_is_refused_at_once_without_its_password(
+        monkeypatch):
+    import socket
+    import time
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://me:secret-token@127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(SweepError) as refused:
+        tracking.check_trackers(["mlflow"])
+    assert time.monotonic() - started < 2 * tracking.MLFLOW_CHECK_SECONDS
+    assert f"http://***@127.0.0.1:{port} cannot be used" in str(refused.value)
+    assert "secret-token" not in str(refused.value)
+
+
+def _wandb_check(tmp_path, **env) -> subprocess.CompletedProcess:
+    """check_trackers(['wandb']) in a fresh process, on a machine with no W&B login."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "NETRC"))}
+    return subprocess.run(
+        [sys.executable, "-c", "from sweeps.tracking import check_trackers; "
+                               "check_trackers(['wandb'])"],
+        cwd=tune_app.__file__.rsplit("/", 1)[0], capture_output=True, text=True, timeout=120,
+        env={**clean, "HOME": str(home), **env})
+
+
+def test_wandb_online_without_a_login_is_refused_offline_is_not(tmp_path):
+    refused = _wandb_check(tmp_path)
+    assert refused.returncode != 0
+    assert "--tracker wandb: no W&B login" in refused.stderr
+    assert "WANDB_MODE=offline" in refused.stderr
+    assert _wandb_check(tmp_path, WANDB_MODE="offline").returncode == 0
+    assert _wandb_check(tmp_path, WANDB_API_KEY="x" * 40).returncode == 0
