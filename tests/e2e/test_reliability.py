@@ -620,6 +620,47 @@ def test_the_printed_resume_command_completes_an_interrupted_sweep(interrupted, 
     _history_is_complete(interrupted.exp, {label: LONG for label in interrupted.state})
 
 
+def test_two_terminals_one_sweep_then_ctrl_c_in_its_first_seconds_gives_advice_that_works(
+        tmp_path, tiny_dataset_dir):
+    """The same command started twice at once (two terminals, a job array): one claims the
+    name, the other is refused in one line naming it. Ctrl+C to the first as soon as its
+    record exists: whether or not Tune saved first, what the CLI says is true, and the command
+    it gives (a plain rerun, or --resume) finishes the sweep."""
+    from sweeps.ray_state import tune_saved
+
+    grid = write_grid(tmp_path, "early", {"model": ["unet"], "augment": [False]}, epochs=1)
+    storage = tmp_path / "runs"
+    exp = storage / "early"
+    args = ["--grid", grid, "--data", str(tiny_dataset_dir), *FLAGS, "--num-cpus", "1",
+            "--storage", str(storage)]
+    with Sweep(args, tmp_path / "one.log") as one, Sweep(args, tmp_path / "two.log") as two:
+        one.poll(lambda: two.proc.poll() is not None or one.proc.poll() is not None, 300,
+                 "one of the two to be refused")
+        sweep, refused = (one, two) if two.proc.poll() is not None else (two, one)
+        assert refused.wait(10) == 2, refused.output()
+        assert re.search(rf"^error: a sweep named 'early' is running in .* \(process "
+                         rf"{sweep.pid} on .*\)", refused.output(), re.M), refused.output()
+        sweep.poll(lambda: (exp / "segsweep.json").is_file(), 300, "the sweep's record")
+        os.kill(sweep.pid, signal.SIGINT)
+        code = sweep.wait(120)
+        output = sweep.output()
+    assert code == 130, output[-3000:]
+    resume = ["--name", "early", "--storage", str(storage), "--resume"]
+    if "before the sweep's first save" in output:
+        assert not tune_saved(exp), output[-3000:]
+        code, out, _ = run_app(resume, tmp_path / "resume.log", timeout=120)
+        assert code == 2 and "nothing to resume; run the same command without --resume" in out
+        code, out, left = run_app(args, tmp_path / "rerun.log")
+        assert code == 0 and "started afresh" in out, out[-3000:]
+    else:
+        assert tune_saved(exp) and RESUME_HINT.search(output), output[-3000:]
+        code, out, left = run_app([*RESUME_HINT.search(output).group(1).split(), "--no-report"],
+                                  tmp_path / "resume.log")
+        assert code == 0, out[-3000:]
+    assert left == []
+    assert {s["status"] for s in ray_state(exp).values()} == {"TERMINATED"}
+
+
 def test_ctrl_c_twice_exits_promptly(tmp_path, tiny_dataset_dir):
     grid = write_grid(tmp_path, "int2grid", {"model": ["unet"], "augment": [False],
                                              "seed": [0, 1]}, epochs=LONG)
