@@ -29,7 +29,7 @@ demo: $(STAMP)
 # Two workers (pytest-xdist): the suite's sweeps wait on Ray and subprocesses much of the time.
 # Slow tests start first, and tests sharing a sweep built once share a worker (tests/conftest.py).
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=30
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadgroup

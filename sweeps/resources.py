@@ -35,8 +35,9 @@ def start_ray(settings: SweepSettings):
                              "start one (`ray start --head` or `ray up cluster.yaml`), or "
                              "drop --address (and RAY_ADDRESS) to run on this machine") from exc
     # address="local": never attach by accident to a cluster someone started on this machine.
-    return ray.init(address="local", num_cpus=settings.num_cpus, include_dashboard=True,
-                    dashboard_host="127.0.0.1", log_to_driver=True)
+    return ray.init(address="local", num_cpus=settings.num_cpus,
+                    include_dashboard=settings.dashboard, dashboard_host="127.0.0.1",
+                    log_to_driver=True)
 
 
 def resources_per_trial(settings: SweepSettings, n_trials: int, cluster: dict[str, float],

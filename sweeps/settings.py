@@ -64,6 +64,7 @@ class SweepSettings:
     max_failures: int = 2
     address: str | None = None
     num_cpus: int | None = None  # local Ray only
+    dashboard: bool = True  # local Ray only: its web dashboard on 127.0.0.1
     report: bool = True
     trackers: list[str] = field(default_factory=list)  # --tracker: sweeps.tracking.TRACKERS keys
 

@@ -728,7 +728,7 @@ def test_a_storage_that_fills_up_ends_in_one_line_then_resume_finishes(
     exp = small_storage / "fillgrid"
     flags = [flag for flag in FLAGS if flag != "--no-report"]
     args = ["--grid", grid, "--data", str(tiny_dataset_dir), *flags, "--num-cpus", "1",
-            "--max-failures", "1", "--storage", str(small_storage)]
+            "--max-failures", "1", "--no-dashboard", "--storage", str(small_storage)]
     with Sweep(args, tmp_path / "full.log") as sweep:
         sweep.poll(lambda: any(exp.glob("*/checkpoint_*/checkpoint.pt")), 300,
                    "the first checkpoint")
@@ -738,6 +738,7 @@ def test_a_storage_that_fills_up_ends_in_one_line_then_resume_finishes(
         output = sweep.output()
     assert code == 1, output[-4000:]
     assert left == [], left
+    assert "Ray dashboard:" not in output  # --no-dashboard
     lines = output.strip().splitlines()
     assert lines[-2] == (f"error: storage {small_storage}: [Errno 28] No space left on device "
                          "(ENOSPC): the sweep stopped with what is above stored; free space "
