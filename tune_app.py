@@ -5,6 +5,7 @@
     python tune_app.py --grid my_grid.yaml --data ~/tiny-floodnet-challenge
     python tune_app.py --name homework --resume         # continue an interrupted sweep
     python tune_app.py --list-grids
+    python tune_app.py export runs/homework              # the winner, checked, with its card
 """
 
 from __future__ import annotations
@@ -212,6 +213,11 @@ def storage_full(exc: StorageFull, prepared, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["export"]:  # segsweep export RUN: the winner as a deployable model
+        from deploy.__main__ import main as export_main
+
+        return export_main(argv[1:], prog="segsweep export")
     args = build_parser().parse_args(argv)
     if args.list_grids:
         list_grids()

@@ -15,6 +15,8 @@
         TRIAL/events.out.tfevents.*    TensorBoard: curves and HParams (tensorboard/: images)
         TRIAL/checkpoint_NNNNNN/       CHECKPOINT_PREFIX: checkpoint.pt + META_FILE +
                                        IMAGE_CONFUSIONS_FILE (per-image validation counts)
+        export/NAME/                   EXPORT_DIR: a trial exported (``python -m deploy``):
+                                       model.onnx, MODEL_FILE (model.json), MODEL_CARD.md
 
 Writers (the runner, the trainable) and readers (resume repair, the loader, the CLI summary)
 all take the names from here.
@@ -38,13 +40,15 @@ RESULT_FILE = "result.json"
 ERROR_FILE = "error.txt"
 META_FILE = "meta.json"  # in each checkpoint folder: its epoch, val mIoU and reported row
 CHECKPOINT_PREFIX = "checkpoint_"
+EXPORT_DIR = "export"
+MODEL_FILE = "model.json"  # an export's description, what a deployment reads
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_PREFIX", "DATA_FILES", "DEFAULT_STORAGE", "ERROR_FILE",
-           "IMAGE_CONFUSIONS_FILE",
-           "INFERENCE_FILE", "INFERENCE_GPU_FILE", "META_FILE", "MLFLOW_FILE", "PARAMS_FILE",
-           "RESULT_FILE", "STUDY_FILE", "SWEEP_FILE", "is_remote_storage"]
+           "EXPORT_DIR", "IMAGE_CONFUSIONS_FILE", "INFERENCE_FILE", "INFERENCE_GPU_FILE",
+           "META_FILE", "MLFLOW_FILE", "MODEL_FILE", "PARAMS_FILE", "RESULT_FILE", "STUDY_FILE",
+           "SWEEP_FILE", "is_remote_storage"]
 
 
 def is_remote_storage(storage: str) -> bool:

@@ -78,8 +78,17 @@ class UNet(nn.Module):
         size = x.shape[-2:]
         # Each side must divide by 2**num_down_blocks; resize to the nearest size that does.
         factor = 2**self.num_down_blocks
-        fit = tuple(max(factor, round(s / factor) * factor) for s in size)
-        if fit != tuple(size):
+        if torch.jit.is_tracing():
+            # Exporting (segmodels.models.export): the sizes are traced tensors, so the same
+            # rounding is done in tensor ops (torch.round halves to even, as round() does) and
+            # the resize is always in the graph; a resize to the same size changes nothing.
+            fit = tuple(torch.clamp(torch.round(s / factor) * factor, min=factor).long()
+                        for s in size)
+            resize = True
+        else:
+            fit = tuple(max(factor, round(s / factor) * factor) for s in size)
+            resize = fit != tuple(size)
+        if resize:
             x = F.interpolate(x, size=fit, mode="bilinear", align_corners=False)
         skips = [self.stem(x)]
         for block in self.down:
@@ -88,6 +97,6 @@ class UNet(nn.Module):
         for block in self.up:
             x = block(x, skips.pop())
         logits = self.classifier(x)
-        if fit != tuple(size):
+        if resize:
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         return logits
