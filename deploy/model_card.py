@@ -173,6 +173,8 @@ def markdown(card: dict[str, Any]) -> str:
                      f"{lat['high_ms']:.1f} | {lat['threads']} | {lat['width']}x"
                      f"{lat['height']} |")
     data, config, inp = trained["data"], trained["config"], card["input"]
+    size = data["image_size"]
+    shrunk = f", shrunk to fit {'x'.join(map(str, size))}" if size else ""
     lines += ["", "## What was trained", "",
               f"- Model: {trained['trial']} ({_architecture(config)}), pretrained: "
               f"{bool(config.get('pretrained'))}",
@@ -183,8 +185,7 @@ def markdown(card: dict[str, Any]) -> str:
               f"{config.get('batch_size')}, augment {config.get('augment')}, seed "
               f"{config.get('seed')}",
               f"- Data: {data['root']} ({'SYNTHETIC, ' if data['synthetic'] else ''}"
-              f"{data['train_images']} train / {data['val_images']} val images"
-              f"{', shrunk to fit ' + 'x'.join(map(str, data['image_size'])) if data['image_size'] else ''})",
+              f"{data['train_images']} train / {data['val_images']} val images{shrunk})",
               *[f"  - {note}" for note in data["notes"]],
               "", "## Input and output", "",
               f"- Input `{inp['name']}`: {inp['dtype']} {inp['layout']}, {inp['channels']} "
