@@ -17,7 +17,7 @@ DEMO_FLAGS ?= --grid homework --epochs 10 --crop-size 128 --batch-size 4 \
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q -e ".[dev,mlflow,wandb]"
+	$(PY) -m pip install -q -e ".[dev,mlflow,wandb,export]"
 	touch $(STAMP)
 
 install: $(STAMP)

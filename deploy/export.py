@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -15,10 +14,11 @@ import pandas as pd
 from analysis.dataset import load_validation, recorded_files
 from analysis.loading import Experiment, load_experiment
 from analysis.replicates import point_table
-from deploy.check import CheckResult, check_export
+from deploy.check import check_export
 from deploy.formats import FORMATS, run_pytorch
-from deploy.latency import Latency, side_by_side
+from deploy.latency import side_by_side
 from deploy.model_card import write_card
+from deploy.result import ExportResult
 from segmodels.errors import SegsweepError
 from segmodels.training import CHECKPOINT_FILE, model_from_checkpoint
 from sweeps.storage import CHECKPOINT_PREFIX, EXPORT_DIR, META_FILE
@@ -36,18 +36,6 @@ class ExportCheckFailed(ExportError):
     def __init__(self, message: str, result: ExportResult):
         super().__init__(message)
         self.result = result
-
-
-@dataclass
-class ExportResult:
-    folder: Path
-    model_file: Path
-    trial_id: str
-    name: str  # the trial's label with its searched values
-    checkpoint: Path
-    check: CheckResult
-    latency: dict[str, Latency]
-    notes: list[str] = field(default_factory=list)
 
 
 def export_run(run_dir: str | Path, *, trial: str | None = None, checkpoint: str = "best",

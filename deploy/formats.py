@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from segmodels.training.normalize import normalize_tensor
+from segmodels.training import normalize_tensor
 
 # The traced example's size: not a multiple of 32, so a size-dependent branch cannot hide.
 TRACE_HEIGHT, TRACE_WIDTH = 120, 168
@@ -77,7 +77,9 @@ def export_torchscript(model: nn.Module, path: Path) -> Path:
 
 
 def run_torchscript(path: Path, threads: int = 1, providers: list[str] | None = None) -> Runner:
-    module = torch.jit.load(str(path), map_location="cpu").eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export
+        module = torch.jit.load(str(path), map_location="cpu").eval()
 
     def run(pixels: np.ndarray) -> np.ndarray:
         previous = torch.get_num_threads()

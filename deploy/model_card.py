@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,14 +14,12 @@ import pandas as pd
 from analysis.intervals import image_intervals
 from analysis.loading import Experiment
 from analysis.replicates import point_table
+from deploy.result import ExportResult
 from segmodels.classes import CLASS_NAMES, IGNORE_INDEX
 from segmodels.colors import PALETTE
 from segmodels.metrics import iou_per_class
-from segmodels.training.normalize import IMAGENET_MEAN, IMAGENET_STD
+from segmodels.training import IMAGENET_MEAN, IMAGENET_STD
 from sweeps.storage import MODEL_FILE
-
-if TYPE_CHECKING:
-    from deploy.export import ExportResult
 
 FORMAT, VERSION = "segsweep-model", 1
 CARD_FILE = "MODEL_CARD.md"

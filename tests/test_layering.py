@@ -1,5 +1,6 @@
-"""Imports flow one way, ``segmodels`` <- ``sweeps`` <- ``analysis`` <- ``tune_app`` <- ``bench``,
-never in a circle, and ``segmodels`` is three wings with faces (docs/style.md, "Imports"):
+"""Imports flow one way, ``segmodels`` <- ``sweeps`` <- ``analysis`` <- ``deploy`` <- ``tune_app``
+<- ``bench``, never in a circle; ``segsweep_predict`` stands alone (numpy, Pillow, onnxruntime);
+and ``segmodels`` is three wings with faces (docs/style.md, "Imports"):
 
 - ``segmodels.data`` and ``segmodels.models`` import of segmodels only the ground (``errors``,
   ``classes``, ``colors``) and never each other; ``segmodels.data`` never imports torch;
@@ -22,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("segmodels", "sweeps", "analysis", "tune_app", "bench")  # each may import those before
+LAYERS = ("segmodels", "sweeps", "analysis", "deploy", "tune_app", "bench")  # each may import
+# those before it
 WINGS = ("segmodels.data", "segmodels.models", "segmodels.training")
 GROUND = ("segmodels.errors", "segmodels.classes", "segmodels.colors")
 
@@ -328,3 +330,24 @@ def test_each_wing_rule_catches_a_planted_violation(tmp_path):
     ])
     assert third_party_imports(tmp_path, "segmodels.data", ("torch",)) == [
         "segmodels/data/c.py:2: import torch (in a function)"]
+
+
+PREDICTOR_MAY_IMPORT = {"numpy", "PIL", "onnxruntime", "segsweep_predict"}
+
+
+def test_the_predictor_stands_alone():
+    """A deployment installs numpy, Pillow and onnxruntime: segsweep_predict imports nothing
+    else outside the standard library (no torch, nothing of segsweep's other packages)."""
+    import sys
+
+    found = []
+    for path in sorted((ROOT / "segsweep_predict").rglob("*.py")):
+        source = path.read_text()
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        collector = _Collector(module, path.name == "__init__.py", source)
+        collector.visit(ast.parse(source, str(path)))
+        found += [f"{path.relative_to(ROOT)}:{s.line}: {s.text}" for s in collector.found
+                  if _top(s.base) not in PREDICTOR_MAY_IMPORT | set(sys.stdlib_module_names)]
+    assert not found, "segsweep_predict must run with numpy, Pillow and onnxruntime only:\n" \
+        + "\n".join(found)
+

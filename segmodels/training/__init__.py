@@ -45,7 +45,12 @@ from segmodels.training.losses import (
     class_weights,
     list_losses,
 )
-from segmodels.training.normalize import IMAGENET_MEAN, IMAGENET_STD, normalize_image
+from segmodels.training.normalize import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    normalize_image,
+    normalize_tensor,
+)
 from segmodels.training.optim import LR_SCHEDULERS, OPTIMIZERS
 from segmodels.training.precision import FP32_ON_GPU, resolve_memory_format, resolve_precision
 
@@ -110,6 +115,7 @@ __all__ = [
     "loader_settings",
     "model_from_checkpoint",
     "normalize_image",
+    "normalize_tensor",
     "parse_value",
     "pixels_per_batch",
     "resolve_memory_format",
