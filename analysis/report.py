@@ -17,6 +17,7 @@ import pandas as pd
 from analysis import html
 from analysis.comparisons import course_models, find_pairs
 from analysis.effects import effect_lines, main_effects
+from analysis.exports import read_exports
 from analysis.findings import (
     compare_pair,
     describe_baseline,
@@ -335,6 +336,31 @@ def _rankings_section(d: ReportData) -> str:
         rankings_markdown(ranked, d.tolerance, title, tested, test))
 
 
+def _deploy_section(d: ReportData) -> str:
+    """How the winner leaves the sweep, and what each export so far measured."""
+    run = d.exp.path
+    best = (f" (the best by the rankings above is {html.esc(d.examples.name)})"
+            if d.examples is not None else "")
+    text = ("<h2>Deploy</h2>\n<p>Export the best model as ONNX, checked against PyTorch on the "
+            f"validation images, with its model card{best}:</p>\n"
+            f"<pre>python tune_app.py export {html.esc(run)}</pre>\n"
+            "<p>(<code>segsweep export</code> where installed; <code>--trial NAME</code> for "
+            "another trial; run it with <code>python -m segsweep_predict FOLDER IMAGES... "
+            "--out DIR</code>, which needs numpy, Pillow and onnxruntime only.)</p>")
+    exports = read_exports(run)
+    if exports.empty:
+        return text
+    shown = exports.assign(
+        check=[("passed" if ok else "FAILED") + f" ({a:.2%} of pixels agree)"
+               for ok, a in zip(exports["passed"], exports["agreement"])],
+        speed_up=(exports["pytorch_ms"] / exports["exported_ms"]).round(2))
+    shown = shown[["trial", "format", "check", "runtime", "exported_ms", "pytorch_ms",
+                   "speed_up", "frame", "threads", "folder"]].rename(columns={
+                       "exported_ms": "exported ms/frame", "pytorch_ms": "PyTorch ms/frame",
+                       "speed_up": "PyTorch / exported"})
+    return text + "\n<h3>Exported so far</h3>\n" + html.table(shown)
+
+
 def _trials_section(d: ReportData) -> str:
     table = with_intervals(d.exp)
     table.insert(table.columns.get_loc("best_val_miou") + 1, "95% interval (images)",
@@ -346,6 +372,12 @@ def _trials_section(d: ReportData) -> str:
     columns = list(TRIAL_TABLE)
     columns.insert(columns.index("best_val_miou") + 1, "95% interval (images)")
     columns.insert(columns.index("inference_ms_cpu") + 1, "CPU ms: fastest-slowest run")
+    exports = read_exports(d.exp.path)
+    exports = exports[exports["passed"] & (exports["runtime"] == "onnxruntime")]
+    if not exports.empty:  # the deployed latency of the trials exported (Deploy, below)
+        ort = exports.groupby("trial_id")["exported_ms"].min()
+        table["ort ms (exported)"] = table["trial_id"].map(ort)
+        columns.insert(columns.index("CPU ms: fastest-slowest run") + 1, "ort ms (exported)")
     trials = table[columns].astype(object).where(table[columns].notna(), None)
     frame = pd.DataFrame(trials)
     return "<h2>All trials</h2>\n" + html.table(frame)
@@ -361,4 +393,5 @@ SECTIONS = (
     _effects_section,
     _rankings_section,
     _trials_section,
+    _deploy_section,
 )

@@ -27,12 +27,14 @@ NO_TORCH = ROOT / "tests" / "no_torch"
 
 
 @pytest.fixture(scope="module")
-def exported(homework_seeds, tmp_path_factory):
-    """The default export: the best point's best trial, checked on 3 images."""
-    out = tmp_path_factory.mktemp("export") / "best"
-    code = tune_app.main(["export", str(homework_seeds.exp), "--out", str(out),
-                          "--check-images", "3", "--repeats", "1"])
+def exported(homework_seeds):
+    """The default export, where it goes by default (RUN/export/NAME): the best point's best
+    trial, checked on 3 images."""
+    before = set((homework_seeds.exp / "export").glob("*"))
+    code = tune_app.main(["export", str(homework_seeds.exp), "--check-images", "3",
+                          "--repeats", "1"])
     assert code == 0
+    (out,) = set((homework_seeds.exp / "export").glob("*")) - before
     return out
 
 
@@ -49,6 +51,18 @@ def test_the_default_export_is_the_reports_best_checked_and_carded(exported, hom
     for needed in ("SYNTHETIC", "mean [0.485, 0.456, 0.406]", "classes agree on",
                    "python -m segsweep_predict", "Trained from scratch"):
         assert needed in text, needed
+
+
+def test_the_report_names_the_export_command_and_shows_each_exports_latency(
+        exported, homework_seeds, tmp_path):
+    from analysis import build_report
+
+    page = build_report(homework_seeds.exp, out_dir=tmp_path / "report").read_text()
+    deploy = page[page.index("<h2>Deploy</h2>"):]
+    assert f"python tune_app.py export {homework_seeds.exp}" in deploy
+    assert "Exported so far" in deploy and str(exported) in deploy
+    assert "passed (" in deploy and "PyTorch / exported" in deploy
+    assert "<th>ort ms (exported)</th>" in page
 
 
 def test_every_homework_model_exports_from_the_sweep_and_passes(homework_seeds, tmp_path):
