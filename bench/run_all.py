@@ -17,7 +17,7 @@ import time
 import _common as C
 
 BENCHMARKS = ("trial_overhead", "makespan", "asha", "data", "data_load", "memory", "inference",
-              "gpu")
+              "export", "gpu")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -97,6 +97,14 @@ FIGURES: dict[str, dict[str, tuple[float, float]]] = {
         "packing: share the rule gives this run's figures, unet": (0.25, 1.0),
         "packing: rule's summed crops/s / best measured, deeplab/resnet18/no-aspp": (0.0, 1.0),
     },
+    "export": {  # one small UNet, exported and timed on a 64x48 frame
+        "export: classes agree with PyTorch, unet": (0.999, 1.0),
+        "export: onnxruntime ms per frame (median, range), unet, 64x48, 1 thread(s)":
+            (0.0, 10_000.0),
+        "export: PyTorch ms per frame (median, range), unet, 64x48, 1 thread(s)":
+            (0.0, 10_000.0),
+        "export: speed-up onnxruntime over PyTorch, unet": RATIO,
+    },
     "inference": {
         "inference: time_inference / bare loop, unet": (0.1, 10.0),
         "inference: bare ms per 64x64 frame, 1 thread(s), unet": (0.0, 10_000.0),
@@ -105,7 +113,7 @@ FIGURES: dict[str, dict[str, tuple[float, float]]] = {
         "inference: speed-up channels_last (not offered), unet": RATIO,
     },
 }
-FAST = {"inference"}  # a few seconds; the others start Ray or train several trials
+FAST = {"inference", "export"}  # a few seconds; the others start Ray or train several trials
 # Run where Python has no Ray (the lent GPU machines): `import ray` fails in these runs.
 WITHOUT_RAY = {"gpu", "gpu --course-scale", "gpu --packing"}
 NO_RAY = ROOT / "tests" / "no_ray"
