@@ -85,25 +85,14 @@ def model_rows(label: str, spec: dict, args, folder: Path) -> list[C.Row]:
 def _cuda_rows(label: str, model, path: Path, args) -> list[C.Row]:
     import torch
 
-    try:
-        import onnxruntime as ort_module
-    except ImportError:
-        return []
-    if not torch.cuda.is_available() or \
-            "CUDAExecutionProvider" not in ort_module.get_available_providers():
-        return []
-    from deploy.formats import Deployable, run_onnx
+    from deploy.formats import cuda_runners
     from deploy.latency import side_by_side
 
-    on_gpu = Deployable(model).cuda().eval()
-
-    def pytorch_cuda(pixels):
-        with torch.inference_mode():
-            return on_gpu(torch.from_numpy(pixels).cuda()).cpu().numpy()
-
-    gpu = side_by_side({"onnxruntime-cuda": run_onnx(path, providers=["CUDAExecutionProvider"]),
-                        "pytorch-cuda": pytorch_cuda}, threads=args.threads,
-                       height=args.height, width=args.width, repeats=args.repeats)
+    runners = cuda_runners(model, path)
+    if not runners:
+        return []
+    gpu = side_by_side(runners, threads=args.threads, height=args.height, width=args.width,
+                       repeats=args.repeats)
     name = torch.cuda.get_device_name(0)
     return [C.info(f"export: {runtime} ms per frame on {name}, {label}", lat.median_ms,
                    "{:.2f}") for runtime, lat in gpu.items()]

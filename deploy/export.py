@@ -15,7 +15,7 @@ from analysis.dataset import load_validation, recorded_files
 from analysis.loading import Experiment, load_experiment
 from analysis.replicates import point_table
 from deploy.check import check_export
-from deploy.formats import FORMATS, run_pytorch
+from deploy.formats import FORMATS, cuda_runners, run_pytorch
 from deploy.latency import side_by_side
 from deploy.model_card import write_card
 from deploy.result import ExportResult
@@ -81,9 +81,14 @@ def export_run(run_dir: str | Path, *, trial: str | None = None, checkpoint: str
     count = len(val) if check_images is None else min(check_images, len(val))
     check = check_export(reference, exported, val.images[:count], val.masks[:count])
     config = state.get("config", {})
+    frame = {"height": int(config.get("inference_height") or 750),
+             "width": int(config.get("inference_width") or 1000)}
     latency = side_by_side({spec.runtime: exported, "pytorch": reference}, threads=threads,
-                           height=int(config.get("inference_height") or 750),
-                           width=int(config.get("inference_width") or 1000), repeats=repeats)
+                           repeats=repeats, **frame)
+    if fmt == "onnx":  # and on a GPU, where one and onnxruntime-gpu are here
+        gpu = cuda_runners(model, target)
+        latency.update(side_by_side(gpu, threads=threads, repeats=repeats, **frame) if gpu
+                       else {})
     result = ExportResult(folder, target, row["trial_id"], str(row["name"]), path, check,
                           latency, notes=[how, *notes])
     if not check.passed:

@@ -9,6 +9,7 @@ model of the named grids (the course's UNet rounds its sizes in tensor ops when 
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -126,3 +127,24 @@ def run_pytorch(model: nn.Module, threads: int = 1) -> Runner:
 def pixels(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 -> (1, 3, H, W) float32, what ``Deployable`` takes."""
     return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def cuda_runners(model: nn.Module, path: Path) -> dict[str, Runner]:
+    """onnxruntime's CUDA provider and eager PyTorch on CUDA, both from host pixels to host
+    logits (the copies a deployment pays), where a GPU and onnxruntime-gpu exist; else {}."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return {}
+    if not torch.cuda.is_available() or "CUDAExecutionProvider" not in \
+            ort.get_available_providers():
+        return {}
+    on_gpu = Deployable(copy.deepcopy(model)).cuda().eval()  # the CPU model stays as it is
+
+    def pytorch_cuda(pixels: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return on_gpu(torch.from_numpy(pixels).cuda()).cpu().numpy()
+
+    return {"onnxruntime-cuda": run_onnx(path, providers=["CUDAExecutionProvider"]),
+            "pytorch-cuda": pytorch_cuda}
+
