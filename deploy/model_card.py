@@ -164,8 +164,8 @@ def markdown(card: dict[str, Any]) -> str:
               f"{check['miou_exported']:.4f} exported vs {check['miou_pytorch']:.4f} PyTorch "
               f"(may differ by {check['max_miou_difference']:g}): "
               f"{'passed' if check['passed'] else 'FAILED'}.", "",
-              "## Latency (per frame; -cuda: on the GPU)", "", "| runtime | median ms | range ms | threads | "
-              "frame |", "|---|---|---|---|---|"]
+              "## Latency (per frame; -cuda: on the GPU)", "",
+              "| runtime | median ms | range ms | threads | frame |", "|---|---|---|---|---|"]
     for name, lat in card["latency_ms_per_frame"].items():
         lines.append(f"| {name} | {lat['median_ms']:.1f} | {lat['low_ms']:.1f}-"
                      f"{lat['high_ms']:.1f} | {lat['threads']} | {lat['width']}x"
