@@ -149,3 +149,9 @@ def test_the_zoo_sweep_ranks_every_trial_and_an_smp_checkpoint_reloads(tmp_path,
     assert state["config"]["arch"] == "fpn" and type(model).__name__ == "SmpModel"
     timings = json.loads((tmp_path / "zoo" / "inference_cpu.json").read_text())
     assert set(timings) == set(ZOO)
+    # smp's UNet and SegFormer leave the sweep as checked ONNX models (segsweep export)
+    from deploy import export_run
+
+    for label in ("smp/unet/resnet34/aug", "smp/segformer/mit_b0/aug"):
+        exported = export_run(tmp_path / "zoo", trial=label, check_images=2, repeats=1)
+        assert exported.check.passed and exported.model_file.name == "model.onnx", label
