@@ -75,6 +75,12 @@ def test_every_homework_model_exports_from_the_sweep_and_passes(homework_seeds, 
         result = export_run(homework_seeds.exp, trial=str(name), out=tmp_path / "x",
                             check_images=2, repeats=1)
         assert result.check.passed, (name, result.check)
+    last = export_run(homework_seeds.exp, trial=str(name), checkpoint="last",
+                      fmt="torchscript", out=tmp_path / "ts", check_images=2, repeats=1)
+    assert last.check.passed and last.model_file.name == "model.ts"
+    assert last.checkpoint.parent.name == max(
+        p.name for p in Path(first_seed[first_seed["name"] == name]["trial_dir"].iloc[0])
+        .glob("checkpoint_*"))
 
 
 def test_a_broken_export_fails_its_check_with_exit_1_and_is_kept_as_failed(
