@@ -72,12 +72,13 @@ def check_space(settings: SweepSettings, checkpoints: list[int]) -> None:
     if settings.resume or settings.overwrite:
         need -= folder_bytes(folder)
     if need > free:
+        low, high = human_bytes(min(checkpoints)), human_bytes(max(checkpoints))
+        each = low if low == high else f"{low} to {high}"
         raise SweepError(
             f"--storage {settings.storage}: {human_bytes(free)} free, but this sweep's "
-            f"checkpoints need at least {human_bytes(need)} ({len(checkpoints)} trial(s), each "
-            f"keeping its best and latest checkpoint of {human_bytes(min(checkpoints))} to "
-            f"{human_bytes(max(checkpoints))}: weights + optimizer state, for resume); free "
-            "space, or choose a --storage on a larger disk")
+            f"checkpoints need at least {human_bytes(need)} ({len(checkpoints):,} trial(s), "
+            f"each keeping its best and latest checkpoint of {each}: weights + optimizer "
+            "state, for resume); free space, or choose a --storage on a larger disk")
 
 
 class StorageFull(SweepError):

@@ -443,12 +443,20 @@ def test_resumed_trials_use_the_defaults_the_sweep_started_with(tmp_path, tiny_d
 
 
 def test_a_grid_over_a_thousand_trials_needs_confirming_and_checks_in_linear_time(
-        tmp_path, tiny_dataset_dir):
+        tmp_path, tiny_dataset_dir, monkeypatch):
     """10,000 points over lr x weight decay: one network to build, not 10,000 (the checks
-    took minutes and grew with the square of the grid)."""
+    took minutes and grew with the square of the grid). Its 20,000 checkpoints of the course's
+    UNet (104 MB each) need 2 TB: refused on a 1 TB disk, checked on a 100 TB one."""
+    import shutil
     import time
 
     import yaml
+
+    import sweeps.storage_space as space
+
+    usage = shutil.disk_usage(tmp_path)
+    disk = {"free": 10**12}
+    monkeypatch.setattr(space.shutil, "disk_usage", lambda path: usage._replace(**disk))
 
     grid = tmp_path / "big.yaml"
     grid.write_text(yaml.safe_dump({"axes": {
@@ -456,6 +464,12 @@ def test_a_grid_over_a_thousand_trials_needs_confirming_and_checks_in_linear_tim
         "weight_decay": [i * 1e-5 for i in range(10)]}}))
     with pytest.raises(SweepError, match="has 10,000 trials .* pass --large-grid to confirm"):
         prepare(_settings(tmp_path, tiny_dataset_dir, grid=str(grid)))
+    with pytest.raises(SweepError, match=r"1000.0 GB free, but this sweep's checkpoints need "
+                                         r"at least 207\d\.\d GB \(10,000 trial\(s\), each keeping "
+                                         r"its best and latest checkpoint of 103.7 MB:"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, grid=str(grid), large_grid=True,
+                          overrides={"crop_size": 64, "batch_size": 4}))
+    disk["free"] = 10**14
     start = time.perf_counter()
     prepared = prepare(_settings(tmp_path, tiny_dataset_dir, grid=str(grid), large_grid=True,
                                  overrides={"crop_size": 64, "batch_size": 4}))
