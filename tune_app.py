@@ -50,10 +50,35 @@ def gpus_per_trial(text: str) -> float | str:
     return value
 
 
+EXIT_CODES = """exit codes:
+  0    the sweep finished (ranking and report written)
+  1    trials failed after their retries, or the storage filled up; the --resume command
+       to continue is printed
+  2    refused before anything ran (a bad flag, grid, dataset, name or storage; one line)
+  130  interrupted by Ctrl-C (the --resume command is printed once the state is saved)"""
+
+
+def program_name() -> str:
+    """``segsweep`` when run as the installed command, else ``python tune_app.py``: what the
+    usage, errors and printed hints call it, so a copied hint runs."""
+    return "segsweep" if Path(sys.argv[0]).name == "segsweep" else "python tune_app.py"
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("segsweep")
+    except PackageNotFoundError:
+        return "not installed (a checkout)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = TrialConfig()
-    p = argparse.ArgumentParser(prog="tune_app.py", description=__doc__,
+    p = argparse.ArgumentParser(prog=program_name(), description=__doc__, epilog=EXIT_CODES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"segsweep {version()}")
     p.add_argument("--grid", default="homework", help="named grid (--list-grids) or YAML file")
     p.add_argument("--list-grids", action="store_true", help="list named grids and exit")
     p.add_argument("--data", default=None, help="dataset folder (default: synthetic data)")
@@ -93,9 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
                       + "; --resume keeps the sweep's own")
     tune.add_argument("--grace-period", type=int, default=None,
                       help="ASHA: epochs before a trial can be stopped (default epochs/4)")
-    tune.add_argument("--reduction-factor", type=float, default=3)
+    tune.add_argument("--reduction-factor", type=float, default=3,
+                      help="ASHA: keep 1 in this many trials at each rung (default 3)")
     res = p.add_argument_group("resources and storage")
-    res.add_argument("--cpus-per-trial", type=float, default=None)
+    res.add_argument("--cpus-per-trial", type=float, default=None,
+                     help="CPUs each trial reserves (default: an even share of the CPUs, or "
+                          "what each trial's GPU share comes with)")
     res.add_argument("--gpus-per-trial", type=gpus_per_trial, default=AUTO,
                      help="auto: each architecture's share where GPUs exist, small models two "
                           "to a GPU (sweeps/packing.py); or a number for every trial, e.g. 0.5")
@@ -190,7 +218,7 @@ def _saved(settings) -> bool:
 
 def _resume_command(args: argparse.Namespace, name: str) -> str:
     storage = "" if args.storage == DEFAULT_STORAGE else f" --storage {shlex.quote(args.storage)}"
-    return f"python tune_app.py --name {shlex.quote(name)}{storage} --resume"
+    return f"{program_name()} --name {shlex.quote(name)}{storage} --resume"
 
 
 def storage_full(exc: StorageFull, prepared, args: argparse.Namespace) -> int:

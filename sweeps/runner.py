@@ -87,6 +87,7 @@ def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_acto
             scheduler=search.make_scheduler(settings.scheduler, max_epochs,
                                             settings.grace_period, settings.reduction_factor),
             num_samples=num_samples, trial_dirname_creator=_trial_dirname,
+            trial_name_creator=_trial_name,
             # A new actor per trial re-imports torch, Lightning and Tune (~10 s per trial on
             # 2 cores, measured by bench/makespan.py); run_trial keeps no state between trials.
             reuse_actors=reuse_actors,
@@ -112,6 +113,12 @@ def _return_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
         pass
+
+
+def _trial_name(trial) -> str:
+    """What the console, MLflow and W&B call a trial (Ray's default is ``run_trial_<id>``):
+    its label with the values a search proposed, as the ranking and the report call it."""
+    return search.trial_label(trial.config)
 
 
 def _trial_dirname(trial) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -315,3 +316,40 @@ def test_the_cli_says_what_it_loaded_from_data(monkeypatch, tmp_path, capsys):
                         "--batch-size", "2", "--storage", str(tmp_path / "runs"), "--no-report")
     assert code == 0, output
     assert f"data: tiny-floodnet data at {data.resolve()}: 3 train / 2 val images" in output
+
+
+def test_every_flag_has_help_and_the_epilog_gives_the_exit_codes():
+    parser = tune_app.build_parser()
+    silent = [a.option_strings for a in parser._actions if not a.help]
+    assert not silent, f"flags without help: {silent}"
+    text = parser.format_help()
+    for code in ("0 ", "1 ", "2 ", "130"):
+        assert f"\n  {code}" in text, code
+
+
+def test_version_prints_the_installed_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        tune_app.build_parser().parse_args(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith("segsweep ")
+
+
+def test_hints_name_the_command_the_user_ran(monkeypatch):
+    args = tune_app.build_parser().parse_args(["--name", "hw"])
+    monkeypatch.setattr(sys, "argv", ["/home/me/.venv/bin/segsweep"])
+    assert tune_app._resume_command(args, "hw") == "segsweep --name hw --resume"
+    assert tune_app.build_parser().prog == "segsweep"
+    monkeypatch.setattr(sys, "argv", ["tune_app.py"])
+    assert tune_app._resume_command(args, "hw") == "python tune_app.py --name hw --resume"
+
+
+def test_a_trial_is_named_by_its_label_not_rays_run_trial_id():
+    from types import SimpleNamespace
+
+    from sweeps.runner import _trial_name
+
+    grid = SimpleNamespace(config={"point": "deeplab/resnet18/aspp/aug"}, trial_id="a1b2c_00003")
+    searched = SimpleNamespace(config={"point": "unet/aug", "lr": 0.0031, "crop_size": 64},
+                               trial_id="a1b2c_00004")
+    assert _trial_name(grid) == "deeplab/resnet18/aspp/aug"
+    assert _trial_name(searched) == "unet/aug lr=0.0031 crop=64"

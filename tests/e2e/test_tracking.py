@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from reliability_helpers import ROOT, write_grid
 
+from sweeps.search import trial_label
+
 pytestmark = pytest.mark.slow
 BUILT_ONCE = ("sweep",)  # its tests share a worker (tests/conftest.py)
 EPOCHS = 2
@@ -67,10 +69,12 @@ def test_mlflow_holds_a_run_per_trial_with_its_settings_and_every_epoch(sweep):
     uri = _printed(output, r"MLflow: mlflow ui --backend-store-uri (\S+)")
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name(exp.name).experiment_id])
-    trials = _trials(exp)
-    assert sorted(r.data.tags["trial_name"].rsplit("_", 1)[-1] for r in runs) == sorted(trials)
+    # each run named by its trial's label, as the ranking names it (not run_trial_<id>)
+    trials = {trial_label(params): (params, rows) for params, rows in _trials(exp).values()}
+    assert sorted(r.info.run_name for r in runs) == sorted(trials)
     for run in runs:
-        params, rows = trials[run.data.tags["trial_name"].rsplit("_", 1)[-1]]
+        assert run.data.tags["trial_name"] == run.info.run_name
+        params, rows = trials[run.info.run_name]
         assert run.info.status == "FINISHED"
         assert run.data.params["model"] == "unet"
         assert float(run.data.params["lr"]) == params["lr"]
