@@ -14,6 +14,7 @@ import argparse
 import math
 import os
 import shlex
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -303,4 +304,8 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ctrl-C (SIGINT) stops a sweep cleanly, whoever started it: a process started with SIGINT
+    # ignored (a background job of a script, some job runners) would otherwise ignore it up
+    # to the sweep's first save and honour it after (sweeps.runner installs its own handler).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(main())

@@ -620,6 +620,16 @@ def test_the_printed_resume_command_completes_an_interrupted_sweep(interrupted, 
     _history_is_complete(interrupted.exp, {label: LONG for label in interrupted.state})
 
 
+def _signal_state(pid: int) -> str:
+    """The signals a process blocks, ignores and catches (/proc), for a failure's message."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError as exc:
+        return f"no /proc status ({exc})"
+    return ", ".join(line.replace("\t", " ") for line in lines
+                     if line.startswith(("SigBlk", "SigIgn", "SigCgt", "State")))
+
+
 def test_two_terminals_one_sweep_then_ctrl_c_in_its_first_seconds_gives_advice_that_works(
         tmp_path, tiny_dataset_dir):
     """The same command started twice at once (two terminals, a job array): one claims the
@@ -644,9 +654,10 @@ def test_two_terminals_one_sweep_then_ctrl_c_in_its_first_seconds_gives_advice_t
             time.sleep(0.05)
         holder = json.loads(lock.read_text())["pid"]
         sweep, refused = (one, two) if holder == one.pid else (two, one)
+        signals = _signal_state(sweep.pid)
         os.kill(sweep.pid, signal.SIGINT)
         code = sweep.wait(120)
-        output = sweep.output()
+        output = sweep.output() + f"\n(when SIGINT was sent: {signals})"
         assert refused.wait(60) == 2, refused.output()
         assert re.search(rf"^error: a sweep named 'early' is running in .* \(process "
                          rf"{sweep.pid} on .*\)", refused.output(), re.M), refused.output()
