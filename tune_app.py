@@ -16,6 +16,7 @@ import os
 import shlex
 import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -243,6 +244,12 @@ def storage_full(exc: StorageFull, prepared, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C (SIGINT) stops a sweep cleanly whoever started it: a process started with
+        # SIGINT ignored (a background job of a script, some job runners) would otherwise
+        # ignore it up to the sweep's first save and honour it after (sweeps.runner installs
+        # its own handler for the fit).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if argv[:1] == ["export"]:  # segsweep export RUN: the winner as a deployable model
         from deploy.__main__ import main as export_main
 
@@ -304,8 +311,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # Ctrl-C (SIGINT) stops a sweep cleanly, whoever started it: a process started with SIGINT
-    # ignored (a background job of a script, some job runners) would otherwise ignore it up
-    # to the sweep's first save and honour it after (sweeps.runner installs its own handler).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(main())
