@@ -98,8 +98,10 @@ def trial_label(config: dict[str, Any]) -> str:
     proposed, so that Optuna's trials of one point tell apart (``unet/aug lr=0.0031 crop=64``);
     a grid search's trial is named by its point alone."""
     label, searched = split_tune_config(config)
-    values = [f"{_SHORT_NAMES.get(k, k)}={v:.2g}" if isinstance(v, float)
-              else f"{_SHORT_NAMES.get(k, k)}={v}" for k, v in searched.items()]
+    order = {key: i for i, key in enumerate(SEARCHED_KEYS)}  # one order, whatever the dict's
+    keys = sorted(searched, key=lambda k: (order.get(k, len(order)), k))
+    values = [f"{_SHORT_NAMES.get(k, k)}={searched[k]:.2g}" if isinstance(searched[k], float)
+              else f"{_SHORT_NAMES.get(k, k)}={searched[k]}" for k in keys]
     return " ".join([str(label), *values])
 
 
