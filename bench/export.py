@@ -19,14 +19,7 @@ from pathlib import Path
 import _common as C
 
 SMOKE = {"height": 48, "width": 64, "repeats": 3, "models": "unet", "unet_channels": "4,16"}
-MODELS = {
-    "unet": {"model": "unet"},
-    "deeplab/resnet18/no-aspp": {"model": "deeplab", "backbone": "resnet18", "aspp": False},
-    "deeplab/resnet18/aspp": {"model": "deeplab", "backbone": "resnet18", "aspp": True},
-    "deeplab/vgg11_bn/aspp": {"model": "deeplab", "backbone": "vgg11_bn", "aspp": True},
-    "deeplab/mobilenet_v3_small/aspp": {"model": "deeplab", "backbone": "mobilenet_v3_small",
-                                        "aspp": True},
-}
+MODELS = C.HOMEWORK_MODELS
 
 
 def build_parser():

@@ -28,14 +28,7 @@ import _common as C
 # Medians of a few millisecond frames: one stall of a busy machine cannot make the ratio 10x.
 SMOKE = {"height": 64, "width": 64, "repeats": 5, "models": "unet", "unet_channels": "4,16",
          "rounds": 2, "option_repeats": 3, "threads": 1}
-MODELS = {
-    "unet": {"model": "unet"},
-    "deeplab/resnet18/no-aspp": {"model": "deeplab", "backbone": "resnet18", "aspp": False},
-    "deeplab/resnet18/aspp": {"model": "deeplab", "backbone": "resnet18", "aspp": True},
-    "deeplab/vgg11_bn/aspp": {"model": "deeplab", "backbone": "vgg11_bn", "aspp": True},
-    "deeplab/mobilenet_v3_small/aspp": {"model": "deeplab", "backbone": "mobilenet_v3_small",
-                                        "aspp": True},
-}
+MODELS = C.HOMEWORK_MODELS
 
 
 def build_parser():

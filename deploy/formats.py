@@ -80,7 +80,11 @@ def export_torchscript(model: nn.Module, path: Path) -> Path:
 def run_torchscript(path: Path, threads: int = 1, providers: list[str] | None = None) -> Runner:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export
-        module = torch.jit.load(str(path), map_location="cpu").eval()
+        return _on_cpu(torch.jit.load(str(path), map_location="cpu").eval(), threads)
+
+
+def _on_cpu(module: nn.Module, threads: int) -> Runner:
+    """A torch module as a Runner, on ``threads`` CPU threads, without autograd."""
 
     def run(pixels: np.ndarray) -> np.ndarray:
         previous = torch.get_num_threads()
@@ -110,18 +114,7 @@ FORMATS: dict[str, Format] = {
 
 def run_pytorch(model: nn.Module, threads: int = 1) -> Runner:
     """The reference: the trained model, eager, on the CPU."""
-    deployable = Deployable(model)
-
-    def run(pixels: np.ndarray) -> np.ndarray:
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            with torch.inference_mode():
-                return deployable(torch.from_numpy(pixels)).numpy()
-        finally:
-            torch.set_num_threads(previous)
-
-    return run
+    return _on_cpu(Deployable(model), threads)
 
 
 def pixels(image: np.ndarray) -> np.ndarray:

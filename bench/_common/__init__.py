@@ -28,6 +28,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 from .data import (  # noqa: E402 - after the path set-up above
+    HOMEWORK_MODELS,
     counting_decodes,
     homework_cpus_per_trial,
     synthetic_data,
@@ -66,6 +67,7 @@ from .timing import (  # noqa: E402 - after the path set-up above
 )
 
 __all__ = [
+    "HOMEWORK_MODELS",
     "CliRun",
     "OUT",
     "ROOT",

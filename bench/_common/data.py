@@ -14,6 +14,16 @@ from typing import Any
 
 from .paths import OUT
 
+# The homework's networks, by the labels the benchmarks print: create_model's arguments.
+HOMEWORK_MODELS: dict[str, dict[str, Any]] = {
+    "unet": {"model": "unet"},
+    "deeplab/resnet18/no-aspp": {"model": "deeplab", "backbone": "resnet18", "aspp": False},
+    "deeplab/resnet18/aspp": {"model": "deeplab", "backbone": "resnet18", "aspp": True},
+    "deeplab/vgg11_bn/aspp": {"model": "deeplab", "backbone": "vgg11_bn", "aspp": True},
+    "deeplab/mobilenet_v3_small/aspp": {"model": "deeplab", "backbone": "mobilenet_v3_small",
+                                        "aspp": True},
+}
+
 
 def homework_cpus_per_trial() -> int:
     """CPUs per trial the product gives the homework grid on this machine (its even share)."""
