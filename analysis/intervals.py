@@ -41,11 +41,12 @@ def definition_of(exp: Experiment, trial_id: str) -> str:
     return str(exp.configs.get(trial_id, {}).get("miou_definition") or "global")
 
 
-def image_intervals(exp: Experiment) -> pd.DataFrame:
-    """One row per trial (indexed by trial_id): ``miou_low``, ``miou_high`` (nan when
-    unavailable), ``miou_interval`` (how it was obtained, or why not) and ``val_images``."""
+def image_intervals(exp: Experiment, trial_ids: list[str] | None = None) -> pd.DataFrame:
+    """One row per trial (indexed by trial_id; ``trial_ids``: only those, default all):
+    ``miou_low``, ``miou_high`` (nan when unavailable), ``miou_interval`` (how it was
+    obtained, or why not) and ``val_images``."""
     rows = {}
-    for trial_id in exp.trials["trial_id"]:
+    for trial_id in exp.trials["trial_id"] if trial_ids is None else trial_ids:
         cms = exp.image_confusions(trial_id)
         if cms is None or len(cms) == 0:
             rows[trial_id] = (np.nan, np.nan, UNAVAILABLE, 0)

@@ -5,6 +5,7 @@ that fails keeps the file, renamed ``*.FAILED.*``, and raises ``ExportCheckFaile
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -54,7 +55,8 @@ def export_run(run_dir: str | Path, *, trial: str | None = None, checkpoint: str
         raise ExportError(f"--check-images must be >= 1, got {check_images}")
     run_dir = Path(run_dir)
     exp = load_experiment(run_dir)
-    row, how = choose_trial(exp, trial)
+    points = point_table(exp)  # its intervals are bootstraps: once per export
+    row, how = choose_trial(exp, trial, points)
     path = checkpoint_file(row, checkpoint)
     val, notes = load_validation(exp.meta, recorded_files(run_dir))
     if val is None or not len(val):
@@ -95,7 +97,7 @@ def export_run(run_dir: str | Path, *, trial: str | None = None, checkpoint: str
         failed = target.with_name(f"{target.stem}.FAILED{target.suffix}")
         shutil.move(target, failed)
         result.model_file = failed
-    write_card(result, exp, row, state, fmt)
+    write_card(result, exp, row, state, fmt, points)
     if not check.passed:
         raise ExportCheckFailed(f"{failed}: the export does not match PyTorch on "
                                 f"{check.images} validation image(s): "
@@ -104,9 +106,11 @@ def export_run(run_dir: str | Path, *, trial: str | None = None, checkpoint: str
     return result
 
 
-def choose_trial(exp: Experiment, wanted: str | None) -> tuple[pd.Series, str]:
+def choose_trial(exp: Experiment, wanted: str | None,
+                 points: pd.DataFrame) -> tuple[pd.Series, str]:
     """The trial to export and how it was chosen. Default: the best point by the report's
-    ranking (mean best mIoU over its seeds), then that point's best trial."""
+    ranking (``points``: its ``point_table``, mean best mIoU over seeds), then that point's
+    best trial."""
     trials = exp.trials
     usable = trials[trials["best_checkpoint"].notna()]
     if wanted is not None:
@@ -128,7 +132,7 @@ def choose_trial(exp: Experiment, wanted: str | None) -> tuple[pd.Series, str]:
         raise ExportError(f"{exp.path}: no trial kept a checkpoint yet; nothing to export")
     done = usable[usable["status"].astype(str).isin(["TERMINATED", "done"])]
     candidates = done if not done.empty else usable
-    for _, point in point_table(exp).iterrows():
+    for _, point in points.iterrows():
         own = candidates[candidates["trial_id"].isin(str(point["trial_ids"]).split())]
         if not own.empty:
             row = own.sort_values("best_val_miou", ascending=False, kind="stable").iloc[0]
@@ -154,8 +158,6 @@ def checkpoint_file(row: pd.Series, which: str) -> Path:
 
 
 def _epoch(folder: Path) -> int:
-    import json
-
     try:
         return int(json.loads((folder / META_FILE).read_text())["epoch"])
     except (OSError, ValueError, KeyError, TypeError):

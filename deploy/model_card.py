@@ -13,7 +13,6 @@ import pandas as pd
 
 from analysis.intervals import image_intervals
 from analysis.loading import Experiment
-from analysis.replicates import point_table
 from deploy.result import ExportResult
 from segmodels.classes import CLASS_NAMES, IGNORE_INDEX
 from segmodels.colors import PALETTE
@@ -34,15 +33,14 @@ def _number(value: Any) -> float | None:
 
 
 def describe(result: ExportResult, exp: Experiment, row: pd.Series, state: dict[str, Any],
-             fmt: str) -> dict[str, Any]:
-    """The export as plain data: ``model.json``'s content."""
+             fmt: str, points: pd.DataFrame) -> dict[str, Any]:
+    """The export as plain data: ``model.json``'s content. ``points``: the sweep's
+    ``point_table``, as the export chose its trial from it."""
     config = dict(state.get("config") or {})
     trial_id = row["trial_id"]
-    intervals = image_intervals(exp)
-    low = intervals["miou_low"].get(trial_id) if trial_id in intervals.index else None
-    high = intervals["miou_high"].get(trial_id) if trial_id in intervals.index else None
+    interval = image_intervals(exp, [trial_id]).loc[trial_id]  # its bootstrap alone
+    low, high = interval["miou_low"], interval["miou_high"]
     point = None
-    points = point_table(exp)
     for _, p in points.iterrows():
         if trial_id in str(p["trial_ids"]).split() and p["seeds"] > 1:
             point = {"name": p["point"], "seeds": int(p["seeds"]),
@@ -215,8 +213,8 @@ def _fmt(value: Any) -> str:
 
 
 def write_card(result: ExportResult, exp: Experiment, row: pd.Series, state: dict[str, Any],
-               fmt: str) -> dict[str, Any]:
-    card = describe(result, exp, row, state, fmt)
+               fmt: str, points: pd.DataFrame) -> dict[str, Any]:
+    card = describe(result, exp, row, state, fmt, points)
     (result.folder / MODEL_FILE).write_text(json.dumps(card, indent=2, default=str))
     (result.folder / CARD_FILE).write_text(markdown(card))
     return card

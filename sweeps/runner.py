@@ -160,23 +160,22 @@ def _fit_checking_storage(tuner, prepared: PreparedSweep):
     largest = max(prepared.checkpoints.values(), default=1 << 20)
     started = time.time()
     hold_reserve(settings)
+    results, failure = None, None
     try:
         try:
             results = _fit_with_clean_interrupt(tuner, settings)
         except SweepInterrupted:
             raise
-        except Exception as exc:
-            problem = storage_problem(settings, exc, checkpoint=largest, since=started)
-            if problem is None:
-                raise
-            raise StorageFull(settings, problem, notes=put_back_staged_state(
-                settings, ray_state.driver_staging_folder(settings.name))) from exc
-        if results.num_errors:
-            problem = storage_problem(settings, checkpoint=largest, since=started)
+        except Exception as exc:  # a storage error, or not: which one is found below
+            failure = exc
+        if failure is not None or results.num_errors:
+            problem = storage_problem(settings, failure, checkpoint=largest, since=started)
             if problem is not None:
                 notes = put_back_staged_state(settings,
                                               ray_state.driver_staging_folder(settings.name))
-                raise StorageFull(settings, problem, results, notes)
+                raise StorageFull(settings, problem, results, notes) from failure
+            if failure is not None:
+                raise failure
     finally:
         release_reserve(settings)
     return results

@@ -9,6 +9,7 @@ models). The estimate is a floor: logs, TensorBoard images and Ray's own files c
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -200,10 +201,8 @@ def _errno_writing(folder: Path, nbytes: int) -> int | None:
     except OSError as exc:
         return exc.errno if exc.errno in STORAGE_ERRNOS else None
     finally:
-        try:
-            probe.unlink()
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
     return None
 
 
