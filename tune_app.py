@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import shlex
@@ -23,6 +24,7 @@ from pathlib import Path
 from segmodels.data import parse_image_size
 from segmodels.errors import SegsweepError
 from segmodels.training import TrialConfig, config
+from sweeps.objectives import BUDGETED, OBJECTIVES
 from sweeps.search import SCHEDULERS, SEARCHES
 from sweeps.settings import AUTO, LARGE_GRID
 from sweeps.storage import DEFAULT_STORAGE
@@ -118,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="default: a grid file's 'scheduler', else " + "; ".join(
                           f"{v.default_scheduler} for --search {k}" for k, v in SEARCHES.items())
                       + "; --resume keeps the sweep's own")
+    tune.add_argument("--objective", action="append", default=None, choices=list(OBJECTIVES),
+                      help="what the search optimises (repeatable; several: a Pareto front, "
+                           "FIFO): " + "; ".join(f"{k}: {v.description}"
+                                                 for k, v in OBJECTIVES.items())
+                           + " (default: a grid file's 'objectives', else miou)")
+    for name in BUDGETED:
+        objective = OBJECTIVES[name]
+        tune.add_argument(objective.budget_flag, type=float, default=None,
+                          metavar=objective.unit.upper() or "N",
+                          help=f"budget on {name} ({objective.description}): architectures "
+                               "over it are measured, reported as rejected and never trained")
     tune.add_argument("--grace-period", type=int, default=None,
                       help="ASHA: epochs before a trial can be stopped (default epochs/4)")
     tune.add_argument("--reduction-factor", type=float, default=3,
@@ -143,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--tracker", action="append", default=[], choices=list(TRACKERS),
                      help="log every trial there too (repeatable; an optional extra each): "
                           + "; ".join(f"{k}: {v.description}" for k, v in TRACKERS.items()))
+    p.add_argument("--quiet", action="store_true",
+                   help="print only errors and the final ranking (the report is still written)")
+    res.add_argument("--no-tracker-artifacts", dest="tracker_artifacts", action="store_false",
+                     help="don't store each trial's best checkpoint in its MLflow/W&B run (a "
+                          "second copy of every checkpoint)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -165,7 +183,11 @@ def settings_from_args(args: argparse.Namespace):
         resume=args.resume, overwrite=args.overwrite, max_failures=args.max_failures,
         address=args.address, num_cpus=args.num_cpus, dashboard=not args.no_dashboard,
         report=not args.no_report,
-        trackers=list(dict.fromkeys(args.tracker)),
+        trackers=list(dict.fromkeys(args.tracker)), tracker_artifacts=args.tracker_artifacts,
+        objectives=args.objective,
+        budgets={name: value for name in BUDGETED
+                 if (value := getattr(args, OBJECTIVES[name].budget_flag[2:].replace("-", "_")))
+                 is not None},
     )
 
 
@@ -196,14 +218,21 @@ def write_report(settings, val=None) -> None:
 
 
 def print_intervals(settings) -> None:
-    """The ranking's error bars, read back from the sweep's stored per-image evidence."""
+    """The ranking's error bars, read back from the sweep's stored per-image evidence, and
+    the front of a search with several objectives or a budget."""
     if settings.remote_storage:
         return
     try:
         from analysis.loading import load_experiment
+        from analysis.pareto import front_lines
         from analysis.replicates import interval_lines
 
-        lines = interval_lines(load_experiment(settings.experiment_path()))
+        exp = load_experiment(settings.experiment_path())
+        lines = interval_lines(exp)
+        front = front_lines(exp)
+        if front:
+            lines += ["", "Front (no trial within budget beats these on every objective):",
+                      *front]
     except Exception as exc:  # noqa: BLE001 - the sweep itself succeeded; the report retries
         print(f"warning: no intervals ({type(exc).__name__}: {exc})", file=sys.stderr)
         return
@@ -242,6 +271,15 @@ def storage_full(exc: StorageFull, prepared, args: argparse.Namespace) -> int:
     return 1
 
 
+def _unless_quiet(quiet: bool) -> contextlib.AbstractContextManager:
+    """--quiet: what prints on stdout meanwhile goes nowhere (errors stay, on stderr)."""
+    if not quiet:
+        return contextlib.nullcontext()
+    from sweeps.console import quiet_console
+
+    return quiet_console()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if threading.current_thread() is threading.main_thread():
@@ -264,22 +302,24 @@ def main(argv: list[str] | None = None) -> int:
         from sweeps.prepare import prepare
         from sweeps.summary import failed_points, print_summary
 
-        prepared = prepare(settings_from_args(args))
-        if prepared.data.synthetic:
-            print("=" * 72 + "\nNOTE: training on the SYNTHETIC dataset "
-                  f"({prepared.data.root}).\nPass --data DIR to train on FloodNet.\n" + "=" * 72,
-                  flush=True)
-        else:
-            print(f"data: {prepared.data.describe()}", flush=True)
-        for note in [*prepared.notes, *prepared.data.notes]:
-            print(f"note: {note}")
-        dashboards = dashboard_commands(prepared.settings)  # before MLflow sets its env var
-        results = runner.run(prepared)
+        with _unless_quiet(args.quiet):
+            prepared = prepare(settings_from_args(args))
+            if prepared.data.synthetic:
+                print("=" * 72 + "\nNOTE: training on the SYNTHETIC dataset "
+                      f"({prepared.data.root}).\nPass --data DIR to train on FloodNet.\n"
+                      + "=" * 72, flush=True)
+            else:
+                print(f"data: {prepared.data.describe()}", flush=True)
+            for note in [*prepared.notes, *prepared.data.notes]:
+                print(f"note: {note}")
+            dashboards = dashboard_commands(prepared.settings)  # before MLflow sets its env var
+            results = runner.run(prepared)
         print_summary(results, prepared)
-        print_intervals(prepared.settings)
-        if prepared.settings.report:
-            write_report(prepared.settings, prepared.data.val)
-        print("\n".join(dashboards))
+        with _unless_quiet(args.quiet):
+            print_intervals(prepared.settings)
+            if prepared.settings.report:
+                write_report(prepared.settings, prepared.data.val)
+            print("\n".join(dashboards))
         failed = failed_points(results)
         if failed:  # scripts and CI must not take a half-failed sweep for a finished one
             print(f"error: {len(failed)} of {len(results)} trial(s) failed after their retries: "

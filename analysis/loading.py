@@ -1,10 +1,10 @@
 """Load a stored segsweep experiment into two tidy tables: ``trials`` and ``history``.
 
 Only JSON files are read (``segsweep.json``, Ray's ``experiment_state-*.json`` through
-``sweeps.ray_state``, each trial's ``params.json`` and ``result.json``): no Ray import, no
-unpickling of ``tuner.pkl``, so loading is fast, safe, and works while the sweep still runs. A
-broken trial (missing or truncated file, deleted folder) never stops the load: it is left out
-and named in ``Experiment.skipped``.
+``sweeps.ray_state``, each trial's ``params.json`` and ``result.json``, the architectures'
+``costs.json``): no Ray import, no unpickling of ``tuner.pkl``, so loading is fast, safe, and
+works while the sweep still runs. A broken trial (missing or truncated file, deleted folder)
+never stops the load: it is left out and named in ``Experiment.skipped``.
 
 Trials are found by what Ray records (each trial's id and folder) and by their own files, never
 by the shape of a folder's name: Ray's ids differ by searcher (``1a2b3_00004`` on a grid, 8 hex
@@ -12,6 +12,10 @@ digits under Optuna) and Ray renames a folder whose name is taken.
 
 A trial's configuration is resolved exactly as ``sweeps.trainable`` builds it:
 ``trial_defaults <- fixed <- grid point <- searched values`` (later wins).
+
+A trial a search proposed for an architecture over a budget never trains: it reports one row
+naming why (``rejected``) and its architecture's costs, and loads as ``REJECTED`` with no epoch,
+so nothing that picks a winner (``Experiment.finished``) ever sees it.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import pandas as pd
 from analysis.timing import missing_timing_note
 from segmodels.errors import SegsweepError
 from segmodels.training import TrialConfig, load_image_confusions, trial_settings
-from sweeps import ray_state
+from sweeps import objectives, ray_state
 from sweeps.equal_work import PROJECTED, projected_trial_minutes
 from sweeps.ray_state import RayTrial
 from sweeps.search import split_tune_config, trial_label
@@ -35,6 +39,7 @@ from sweeps.settings import prefer_quiet_ms, quiet_ms_range
 from sweeps.storage import (
     CHECKPOINT_FILE,
     CHECKPOINT_PREFIX,
+    COSTS_FILE,
     ERROR_FILE,
     IMAGE_CONFUSIONS_FILE,
     INFERENCE_FILE,
@@ -44,6 +49,7 @@ from sweeps.storage import (
     RESULT_FILE,
     SWEEP_FILE,
 )
+from sweeps.summary import REJECTED
 
 CONFIG_COLUMNS = ("model", "backbone", "aspp", "arch", "encoder", "augment", "pretrained",
                   "loss", "lr", "crop_size", "batch_size", "optimizer", "seed")
@@ -61,6 +67,10 @@ TRIAL_COLUMNS = ("trial_id", "label", "name", *CONFIG_COLUMNS, "epochs_planned",
                  "failures", "error", "trial_dir", "best_checkpoint", "best_checkpoint_epoch")
 INTEGER_COLUMNS = ("epochs_planned", "epochs_done", "best_epoch", "params", "failures",
                    "best_checkpoint_epoch")
+# costs.json, one row per architecture label: its measured costs (sweeps.objectives names) and
+# why it was rejected (None: it fits every budget)
+COST_COLUMNS = (*(n for n in objectives.OBJECTIVES if n != objectives.LEARNED),
+                objectives.REJECTED)
 
 
 class ExperimentError(SegsweepError, ValueError):
@@ -80,6 +90,8 @@ class Experiment:
     notes: list[str] = field(default_factory=list)
     _confusions: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
     _image_confusions: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False)
+    # costs.json: architecture label -> COST_COLUMNS; empty for a sweep without one
+    costs: pd.DataFrame = field(default_factory=lambda: _costs_frame({}))
 
     @property
     def name(self) -> str:
@@ -87,8 +99,19 @@ class Experiment:
 
     @property
     def finished(self) -> pd.DataFrame:
-        """Trials that reported at least one epoch (the ones plots and rankings can use)."""
-        return self.trials[self.trials["epochs_done"] > 0]
+        """Trials that reported at least one epoch (the ones plots and rankings can use); a
+        REJECTED trial never trained, so it is never among them."""
+        done = self.trials["epochs_done"] > 0
+        if "status" in self.trials:
+            done &= self.trials["status"].ne(REJECTED)
+        return self.trials[done]
+
+    @property
+    def trained_configs(self) -> dict[str, dict[str, Any]]:
+        """``configs`` without the REJECTED trials: the ones a comparison can pair."""
+        rejected = set(self.trials.loc[self.trials["status"].eq(REJECTED), "trial_id"]
+                       if "status" in self.trials else ())
+        return {t: c for t, c in self.configs.items() if t not in rejected}
 
     def trial(self, trial_id: str) -> pd.Series:
         return self.trials.set_index("trial_id").loc[trial_id]
@@ -162,7 +185,38 @@ def load_experiment(path: str | Path) -> Experiment:
         if label not in labels:
             skipped.append(f"grid point {label}: no trial folder and no Ray record "
                            "(not started yet, or its folder was deleted)")
-    return Experiment(path, meta, trials, history, configs, skipped, notes, confusions)
+    return Experiment(path, meta, trials, history, configs, skipped, notes, confusions,
+                      costs=read_costs(path, notes))
+
+
+def read_costs(path: Path, notes: list[str] | None = None) -> pd.DataFrame:
+    """The sweep's ``costs.json`` (architecture label -> measured costs and why it was
+    rejected), one row per label; empty when the sweep has none. An unreadable file is named
+    in ``notes`` and read as empty: the report then lacks the rejected architectures' figures,
+    nothing else."""
+    file = path / COSTS_FILE
+    if not file.is_file():
+        return _costs_frame({})
+    try:
+        costs = json.loads(file.read_text())
+        if not isinstance(costs, dict) or not all(isinstance(v, dict) for v in costs.values()):
+            raise ValueError("expected {label: {cost: figure, 'rejected': reason or null}}")
+    except (OSError, ValueError) as exc:
+        if notes is not None:
+            notes.append(f"{file.name} unreadable ({exc}); the rejected architectures' figures "
+                         "are left out")
+        return _costs_frame({})
+    return _costs_frame(costs)
+
+
+def _costs_frame(costs: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_dict(costs, orient="index").reindex(columns=list(COST_COLUMNS))
+    frame.index.name = "label"
+    for column in COST_COLUMNS[:-1]:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    why = objectives.REJECTED
+    frame[why] = frame[why].astype(object).where(frame[why].notna(), None)
+    return frame
 
 
 def _prefer_quiet_inference_times(path: Path, trials: pd.DataFrame, notes: list[str]) -> None:
@@ -284,7 +338,7 @@ def _read_results(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
 
 def _resolve_config(meta: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     label, searched = split_tune_config(params)
-    point = meta["points"].get(label)
+    point = meta["points"].get(label) or (meta.get("search_points") or {}).get(label)
     if point is None:
         raise _Skip(f"grid point {label!r} from params.json is not in {SWEEP_FILE}")
     # records written before trial_defaults existed: today's defaults
@@ -293,7 +347,9 @@ def _resolve_config(meta: dict[str, Any], params: dict[str, Any]) -> dict[str, A
 
 
 def _status(ray_status: str | None, has_error: bool, diverged: bool, done: int,
-            planned: int) -> str:
+            planned: int, rejected: bool = False) -> str:
+    if rejected:
+        return REJECTED  # Tune ends such a trial TERMINATED, but it never trained
     if diverged:
         return "DIVERGED"  # Tune ends such a trial TERMINATED, but it did not finish
     if ray_status in ("RUNNING", "PENDING") and done >= planned:
@@ -333,14 +389,20 @@ def _load_trial(trial: RayTrial | None, folder: Path | None, meta: dict[str, Any
         error = _last_line(error_file) if error_file.is_file() else None
     # sweeps.trainable ends a diverged trial with a marker row (no metrics): not an epoch
     diverged = [r for r in results if r.get("diverged")]
-    results = [r for r in results if not r.get("diverged")]
+    # a trial proposed for an architecture over a budget reports one row, its costs: no epoch
+    rejected = [r for r in results if r.get(objectives.REJECTED)]
+    results = [r for r in results if not r.get("diverged") and not r.get(objectives.REJECTED)]
     if diverged:
         error = str(diverged[-1].get("failure") or "training diverged")
-    last = results[-1] if results else {}
+    rejected = rejected if not results else []  # one that trained after all was not rejected
+    if rejected:
+        error = str(rejected[-1][objectives.REJECTED])  # why it never trained: its budget
+    last = results[-1] if results else (rejected[-1] if rejected else {})
     # Ray's id; for a folder its state does not name, the id Ray wrote in its rows
     trial_id = trial.trial_id if trial else str(last.get("trial_id") or folder.name)
     done, planned = (last["epoch"] if results else 0), int(config["epochs"])
-    status = _status(ray_status, error is not None, bool(diverged), done, planned)
+    status = _status(ray_status, error is not None, bool(diverged), done, planned,
+                     bool(rejected))
     if folder is not None:
         checkpoint, checkpoint_epoch = _best_checkpoint(folder, results, last.get("best_epoch"))
     row = {

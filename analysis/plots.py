@@ -24,11 +24,14 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from analysis.comparisons import SWITCHES, SwitchPair, course_models, find_pairs  # noqa: E402
+from analysis.importance import Importance, is_search_sweep, sweep_importance  # noqa: E402
 from analysis.intervals import image_intervals  # noqa: E402
 from analysis.loading import Experiment  # noqa: E402
+from analysis.pareto import is_budgeted_search, non_dominated, search_front  # noqa: E402
 from analysis.rankings import MIOU, pareto_front, projection_notes  # noqa: E402
 from analysis.replicates import has_replicates, point_name, replicate_groups  # noqa: E402
 from sweeps.equal_work import PROJECTED  # noqa: E402
+from sweeps.objectives import LEARNED, OBJECTIVES  # noqa: E402
 
 OFF_COLOR, ON_COLOR = "tab:red", "tab:blue"  # the course's colours: red without, blue with
 CURVE_PANELS = (("val_miou", "val mIoU"), ("val_accuracy", "val pixel accuracy"),
@@ -44,6 +47,7 @@ class PlotContext:
     exp: Experiment
     out_dir: Path
     baseline: float | None = None  # constant-predictor mIoU, drawn where mIoU is plotted
+    importance: Importance | None = None  # an Optuna search's, when the caller has it already
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ def switch_figures(ctx: PlotContext, key: str) -> list[Figure]:
     """Course Tasks 1-2 for every pair of trials that differ only in ``key``: loss curves
     (train dashed, val solid) and the validation metrics, red without and blue with."""
     switch, exp = SWITCHES[key], ctx.exp
-    pairs = find_pairs(exp.configs, key)
+    pairs = find_pairs(exp.trained_configs, key)
     if not pairs:
         return [Figure(f"switch_{key}", f"Without vs with {switch.title}", None,
                        f"skipped: no two trials differ only in {key}")] if switch.course else []
@@ -428,6 +432,115 @@ def _param(value, distribution):
     return str(value) if hasattr(distribution, "choices") else float(value)
 
 
+FRONT_LABELS = {"cpu_ms": "CPU inference time (ms per {frame} frame)",
+                "gpu_ms": "GPU inference time (ms per {frame} frame)",
+                "size_mb": "model size (MB, fp32 parameters)", "params": "trainable parameters"}
+
+
+def front_figures(ctx: PlotContext) -> list[Figure]:
+    """A search with several objectives or budgets: best val mIoU against each cost, one dot
+    per trained trial (hollow where over a budget), the Pareto front ringed and joined as the
+    staircase it dominates, each budget a vertical line, and the architectures rejected before
+    training as crosses along the bottom at their measured cost (they have no mIoU)."""
+    exp = ctx.exp
+    if not is_budgeted_search(exp.meta):
+        return []
+    result = search_front(exp)
+    trained, several = result.trained, len(result.objectives) > 2
+    out = []
+    for name in result.costs:
+        column = OBJECTIVES[name].column
+        title = f"Best val mIoU vs {name}" + (f" (budget {result.budgets[name]:g} "
+                                               f"{OBJECTIVES[name].unit})"
+                                               if name in result.budgets else "")
+        key = f"front_{name}"
+        rejected = result.rejected.dropna(subset=[name]) if name in result.rejected else \
+            result.rejected.iloc[:0]
+        points = trained.dropna(subset=[column, MIOU])
+        if points.empty and rejected.empty:
+            out.append(Figure(key, title, None, f"skipped: no trial has a {name} figure"))
+            continue
+        fig, ax = plt.subplots(figsize=(7.5, 5), constrained_layout=True)
+        fits, over = points[points["feasible"]], points[~points["feasible"]]
+        ax.scatter(fits[column], fits[MIOU], s=50, zorder=3, color="tab:blue",
+                   label="trained, within every budget")
+        if not over.empty:
+            ax.scatter(over[column], over[MIOU], s=50, zorder=3, facecolors="white",
+                       edgecolors="tab:orange", linewidths=1.5,
+                       label="trained, over a budget by the figures after the sweep")
+        ring = points[points["on_front"]]
+        ax.scatter(ring[column], ring[MIOU], s=170, facecolors="none", edgecolors="black",
+                   zorder=4, label=f"on the front of all {len(result.objectives)} objectives"
+                   if several else "Pareto front")
+        pair = fits[non_dominated(fits, [LEARNED, name])].sort_values([column, MIOU])
+        ax.plot(pair[column], pair[MIOU], "--", color="black", lw=1, zorder=2,
+                drawstyle="steps-post", label=f"front of mIoU vs {name} alone" if several
+                else None)
+        for (x, y), same in ring.groupby([column, MIOU]):  # equal trials share one label
+            ax.annotate("; ".join(map(str, same["name"])), (x, y), textcoords="offset points",
+                        xytext=(5, 4), fontsize=7)
+        if not rejected.empty:  # no mIoU: a rug at the bottom, at their measured cost
+            ax.scatter(rejected[name], np.full(len(rejected), 0.03), marker="x", s=60,
+                       color="tab:red", transform=ax.get_xaxis_transform(), zorder=4,
+                       label="rejected before training (over a budget): no mIoU")
+            for _, r in rejected.iterrows():
+                ax.annotate(str(r["label"]), (r[name], 0.03),
+                            xycoords=ax.get_xaxis_transform(), textcoords="offset points",
+                            xytext=(4, 6), fontsize=7, color="tab:red")
+        if name in result.budgets:
+            ax.axvline(result.budgets[name], color="tab:red", ls=":",
+                       label=f"budget {result.budgets[name]:g} {OBJECTIVES[name].unit}".strip())
+        if ctx.baseline is not None:
+            ax.axhline(ctx.baseline, color="grey", ls=":", label="constant-predictor baseline")
+        values = pd.concat([points[column], rejected[name] if not rejected.empty
+                            else pd.Series(dtype=float)]).astype(float).dropna()
+        if len(values) > 1 and values.min() > 0 and values.max() / values.min() > 20:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(PLAIN)
+            ax.xaxis.set_minor_formatter(MINOR)
+        ax.margins(x=0.12, y=0.12)
+        if not rejected.empty:  # the rug is in axes coordinates: autoscaling misses it
+            low, high = ax.get_xlim()
+            ax.set_xlim(min(low, 0.9 * rejected[name].min()), max(high, 1.1 * rejected[name].max()))
+        frame = _frame(exp, points) if not points.empty else "?"
+        ax.set(title=title, xlabel=FRONT_LABELS.get(name, name).format(frame=frame),
+               ylabel="best val mIoU")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+        out.append(Figure(key, title, _save(fig, ctx.out_dir / f"{key}.png"), "",
+                          tuple(points["trial_id"])))
+    return out
+
+
+def importance_figure(ctx: PlotContext) -> list[Figure]:
+    """An Optuna search: each objective's PED-ANOVA parameter importances (analysis.importance),
+    bars hatched where the permutation p is above 0.05 (within what chance gives)."""
+    if not is_search_sweep(ctx.exp.meta):
+        return []
+    frame = (ctx.importance or sweep_importance(ctx.exp)).frame
+    if frame.empty:
+        return []  # the report's Importance section says why
+    objectives = list(dict.fromkeys(frame["objective"]))
+    title = "Parameter importance (PED-ANOVA) per objective"
+    height = 0.45 * frame.groupby("objective").size().max() + 1.6
+    fig, axes = plt.subplots(1, len(objectives), figsize=(4.2 * len(objectives) + 1, height),
+                             constrained_layout=True, squeeze=False)
+    for ax, objective in zip(axes[0], objectives):
+        rows = frame[frame["objective"] == objective].iloc[::-1]  # most important on top
+        chance = rows["p"] > 0.05
+        bars = ax.barh(rows["parameter"], rows["importance"], color="tab:blue",
+                       edgecolor="white")
+        for bar, within_chance in zip(bars, chance):
+            bar.set_hatch("//" if within_chance else "")
+        ax.set(title=objective, xlabel="importance (sums to 1)", xlim=(0, 1))
+        ax.grid(alpha=0.3, axis="x")
+    axes[0][0].legend(handles=[Patch(color="tab:blue", label="permutation p <= 0.05"),
+                               Patch(facecolor="tab:blue", hatch="//", edgecolor="white",
+                                     label="p > 0.05: within chance")], fontsize=7)
+    fig.suptitle(title)
+    return [Figure("importance", title, _save(fig, ctx.out_dir / "importance.png"))]
+
+
 PlotBuilder = Callable[[PlotContext], list[Figure]]
 PLOTS: dict[str, PlotBuilder] = {
     "overview": overview_figure,
@@ -437,15 +550,18 @@ PLOTS: dict[str, PlotBuilder] = {
     "confusion": confusion_figure,
     "scheduler": scheduler_figure,
     "parallel": parallel_figure,
+    "front": front_figures,
+    "importance": importance_figure,
 }
 
 
-def build_plots(exp: Experiment, out_dir: str | Path,
-                baseline: float | None = None) -> list[Figure]:
-    """Run every registered builder; returns written figures and skip notes, in order."""
+def build_plots(exp: Experiment, out_dir: str | Path, baseline: float | None = None,
+                importance: Importance | None = None) -> list[Figure]:
+    """Run every registered builder; returns written figures and skip notes, in order.
+    ``importance``: the sweep's parameter importances, when the caller computed them."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = PlotContext(exp, out_dir, baseline)
+    ctx = PlotContext(exp, out_dir, baseline, importance)
     figures = []
     for key, builder in PLOTS.items():
         try:

@@ -26,13 +26,15 @@ from analysis.findings import (
     reasons,
     timing_noise,
 )
+from analysis.importance import Importance, assessed_lines, is_search_sweep, sweep_importance
 from analysis.intervals import (
     pair_difference,
     tie_groups,
     with_intervals,
 )
 from analysis.loading import Experiment, load_experiment
-from analysis.plots import Figure, build_plots
+from analysis.pareto import SearchFront, is_budgeted_search, search_front
+from analysis.plots import Figure, build_plots, varied_settings
 from analysis.rankings import (
     AXES,
     DEFAULT_TOLERANCE,
@@ -53,6 +55,7 @@ from analysis.replicates import (
 )
 from analysis.statistics import verdict
 from sweeps.equal_work import PROJECTED
+from sweeps.objectives import LEARNED, OBJECTIVES
 
 if TYPE_CHECKING:  # torch-heavy modules load only once a real experiment is found
     from analysis.examples import Examples
@@ -61,7 +64,7 @@ if TYPE_CHECKING:  # torch-heavy modules load only once a real experiment is fou
 FAILED = ("ERROR", "DIVERGED")
 OWN_FILES = ("switch_*.png", "tradeoff_*.png", "examples_*.png", "per_class_iou.png",
              "confusion_best.png", "scheduler_epochs.png", "overview_curves.png",
-             "parallel_coordinates.png")
+             "parallel_coordinates.png", "front_*.png", "importance.png", "front.csv")
 QUESTIONS = {
     "augment": "Visualize training loss and validation loss curves for UNet trained with and "
                "without data augmentation. What are the differences in the behaviour of these "
@@ -90,6 +93,8 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
     examples: Examples | None = None
     rankings: tuple = ()  # ranked_rows(exp): computed once for rankings.md/.csv and the page
+    front: SearchFront | None = None  # several objectives or a budget: the search's front
+    importance: Importance | None = None  # an Optuna search: its parameters' importances
 
     def figures_of(self, prefix: str) -> list[Figure]:
         return [f for f in self.figures if f.key.startswith(prefix)]
@@ -99,7 +104,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
                  tolerance: float = DEFAULT_TOLERANCE, examples: bool = True,
                  val: Split | None = None) -> Path:
     """Write ``RUN_DIR/report/`` (or ``out_dir``): PNGs, trials.csv, history.csv, rankings.md,
-    rankings.csv and report.html. Returns the path of report.html.
+    rankings.csv, front.csv (a search with several objectives or a budget) and report.html.
+    Returns the path of report.html.
 
     ``val``: the sweep's decoded validation split, when the caller still holds it (the CLI
     does), so the report does not decode the dataset a second time.
@@ -118,11 +124,16 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
     val, notes = ((val, []) if val is not None
                   else load_validation(exp.meta, recorded_files(exp.path)))
     baseline = constant_predictor_miou(val) if val is not None else None
-    data = ReportData(exp, tolerance, build_plots(exp, out, baseline), baseline, notes)
+    importance = sweep_importance(exp) if is_search_sweep(exp.meta) else None
+    data = ReportData(exp, tolerance, build_plots(exp, out, baseline, importance), baseline,
+                      notes, importance=importance)
     data.rankings = ranked_rows(exp)  # once: rankings.md/.csv and the page's section
     ranked, tested, test, title = data.rankings
     (out / "rankings.md").write_text(rankings_markdown(ranked, tolerance, title, tested, test))
     rankings_table(ranked, tolerance, tested).to_csv(out / "rankings.csv", index=False)
+    if is_budgeted_search(exp.meta):
+        data.front = search_front(exp)
+        front_table(exp, data.front).to_csv(out / "front.csv", index=False)
     if not examples:
         data.notes.append("per-class examples not made (--no-examples)")
     elif val is not None:
@@ -206,7 +217,7 @@ def _resources(resources: dict | None) -> str:
 def _switch_section(d: ReportData, key: str, number: int, heading: str) -> str:
     parts = [f"<h2>{number}. {html.esc(heading)}</h2>",
              f'<p class="question">{html.esc(QUESTIONS[key])}</p>']
-    pairs = find_pairs(d.exp.configs, key)
+    pairs = find_pairs(d.exp.trained_configs, key)
     figures = {f.trial_ids: f for f in d.figures_of(f"switch_{key}")}
     if not pairs:
         parts.append(f'<p class="skip">No two trials differ only in {key}: nothing to compare '
@@ -319,6 +330,108 @@ def _effects_section(d: ReportData) -> str:
             "else), with a 95% interval.</p>\n" + html.bullets(effect_lines(effects), "answer"))
 
 
+def front_table(exp: Experiment, front: SearchFront) -> pd.DataFrame:
+    """The front, best mIoU first: each trial's name, the settings that tell the front's
+    trials apart (those the sweep varied, for a front of one), and each objective."""
+    configs = [exp.configs[t] for t in front.front["trial_id"]]
+    if len(configs) < 2:
+        configs = [exp.configs[t] for t in front.trained["trial_id"]]
+    settings = varied_settings(configs)
+    shown = front.front.copy()
+    for key in settings:
+        shown[key] = [exp.configs[t].get(key) for t in shown["trial_id"]]
+    objectives = [OBJECTIVES[n].column for n in (LEARNED, *front.costs)]
+    return shown[["name", *settings, *dict.fromkeys(objectives), "trial_id"]].reset_index(
+        drop=True)
+
+
+def _budget_section(d: ReportData) -> str:
+    """A search with several objectives or a budget: what it found within the budget."""
+    front = d.front
+    if front is None:
+        return ""
+    aims = ", ".join(f"{n} ({'maximised' if OBJECTIVES[n].mode == 'max' else 'minimised'})"
+                     for n in front.objectives)
+    limits = ", ".join(f"{n} <= {v:g} {OBJECTIVES[n].unit}".strip()
+                       for n, v in front.budgets.items()) or "none"
+    fits = front.trained[front.trained["feasible"]]
+    parts = ["<h2>Search within a budget</h2>",
+             f"<p><b>Objectives:</b> {html.esc(aims)}. <b>Budgets:</b> {html.esc(limits)}. "
+             "The front holds the trials no other trial beats on every objective (at least as "
+             "good on all, better on one), among the "
+             f"{len(fits)} of {len(front.trained)} trained trials within every budget.</p>"]
+    lines = [f"On the front: {len(front.front)} trial(s): "
+             + (", ".join(map(str, front.front["name"])) or "none yet") + "."]
+    if front.hypervolume is not None:
+        lines.append(f"Hypervolume: {front.hypervolume:.3f}, the fraction the front dominates "
+                     "of the box between the ideal (mIoU 1, zero cost) and the reference point "
+                     f"({front.reference_text()}), every objective scaled to that box; it grows "
+                     "as the front improves and compares between sweeps with the same "
+                     "objectives and budgets.")
+    over = front.trained[~front.trained["feasible"]]
+    if not over.empty and front.budgets:
+        lines.append(f"Trained but over a budget by the figures in the trials table (CPU "
+                     "time: the quiet timing after the sweep, which can differ from the "
+                     "measurement before training that let it train): "
+                     f"{', '.join(map(str, over['name']))}; left off the front.")
+    if not front.rejected.empty:
+        lines.append(f"{len(front.rejected)} architecture(s) over a budget were never trained "
+                     f"({int(front.rejected['proposals'].sum())} proposal(s) by the search "
+                     "rejected): table below.")
+    parts.append(html.bullets(lines, "answer"))
+    parts += [html.figure(f.path, f.title, f.note) for f in d.figures_of("front_")]
+    if not front.front.empty:
+        table = front_table(d.exp, front).drop(columns="trial_id")
+        parts += ["<h3>The front</h3>", html.table(table.astype(object).where(
+            table.notna(), None).rename(columns=_objective_headers()))]
+    if not front.rejected.empty:
+        costs = [n for n in OBJECTIVES if n != LEARNED and n in front.rejected
+                 and front.rejected[n].notna().any()]
+        table = front.rejected[["label", *costs, "why", "proposals"]].rename(
+            columns={"proposals": "trials proposed"}).astype(object)
+        if "params" in table:  # 20,000,000, not 2e+07
+            table["params"] = [f"{int(v):,}" if pd.notna(v) else None for v in table["params"]]
+        parts += ["<h3>Rejected before training</h3>",
+                  "<p>Costs measured once per architecture before training (costs.json).</p>",
+                  html.table(table.astype(object).where(table.notna(), None))]
+    return "\n".join(parts)
+
+
+def _objective_headers() -> dict[str, str]:
+    return {o.column: f"{name} ({o.unit})" if o.unit else name
+            for name, o in OBJECTIVES.items()} | {OBJECTIVES[LEARNED].column: "best val mIoU"}
+
+
+def _importance_section(d: ReportData) -> str:
+    """An Optuna search: which searched parameters mattered for each objective."""
+    importance = d.importance
+    if importance is None:
+        return ""
+    from analysis.importance import MIN_TRIALS, PERMUTATIONS, TOP_TRIALS
+
+    parts = ["<h2>Importance</h2>",
+             "<p>How much each searched parameter set the best trials of each objective apart "
+             "from the rest (PED-ANOVA, as optuna-dashboard shows it, from the sweep's Optuna "
+             f"study; the best = the top 10% of completed trials, at least {TOP_TRIALS}; "
+             f"needs {MIN_TRIALS} completed trials). Importances sum to 1 per objective. "
+             "p: how often the parameter scored at least as high when the objective's values "
+             f"were shuffled among the same trials ({PERMUTATIONS} shuffles); above 0.05 its "
+             "importance is within what chance gives.</p>"]
+    parts.append(html.bullets(importance.notes, "note"))
+    frame = importance.frame
+    if frame.empty:
+        return "\n".join(parts)
+    parts.append("<p>Parameters assessed:</p>" + html.bullets(assessed_lines(importance)))
+    parts += [html.figure(f.path, f.title, f.note) for f in d.figures_of("importance")]
+    for objective, rows in frame.groupby("objective", sort=False):
+        table = rows.assign(set_in=[f"{k} of {n}" for k, n in zip(rows["set_in"],
+                                                                  rows["trials"])])
+        table = table[["parameter", "importance", "p", "set_in"]].rename(
+            columns={"set_in": "set in trials"})
+        parts += [f"<h3>{html.esc(objective)}</h3>", html.table(table, "{:.3f}")]
+    return "\n".join(parts)
+
+
 def ranked_rows(exp) -> tuple[pd.DataFrame, dict[str, list[list[str]]] | None, str, str]:
     """What the rankings rank, its tie groups by test, the test's words, and the title: the
     points (mean over seeds, seed-matched tests) when some point has several seeds, else every
@@ -391,6 +504,8 @@ SECTIONS = (
     _examples_section,
     _points_section,
     _effects_section,
+    _budget_section,
+    _importance_section,
     _rankings_section,
     _trials_section,
     _deploy_section,

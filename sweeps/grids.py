@@ -21,6 +21,10 @@ User YAML grid::
       epochs: 20
     scheduler: asha       # optional: asha or fifo (default fifo: every point trains its
                           # full epochs; --scheduler overrides)
+    objectives: [miou, cpu_ms]   # optional: what a search optimises (--objective overrides)
+    budget: {cpu_ms: 30}         # optional: never train an architecture over it (--max-*)
+    search:                      # optional, --search optuna: numeric settings to search too
+      weight_decay: [1.0e-6, 1.0e-2, log]
 """
 
 from __future__ import annotations
@@ -45,10 +49,11 @@ from segmodels.models import (
     weights_of,
 )
 from segmodels.training import config, list_losses
+from sweeps.objectives import check_budgets, check_objectives
 from sweeps.search import SCHEDULERS
 
 MODEL_AXES = ("model", "backbone", "aspp", "arch", "encoder", "augment")
-TOP_LEVEL_KEYS = ("axes", "fixed", "scheduler", "seeds")
+TOP_LEVEL_KEYS = ("axes", "fixed", "scheduler", "seeds", "objectives", "budget", "search")
 _NAMING_KEYS = {key for keys in NAMED_BY.values() for key in keys}
 
 
@@ -158,6 +163,9 @@ class Grid:
     source: str = ""
     scheduler: str | None = None  # a grid file's own choice; None: the search's default
     seeds: int | None = None  # a grid file's replicates per point; None: one (or --seeds)
+    objectives: list[str] | None = None  # a grid file's; None: mIoU alone (or --objective)
+    budgets: dict[str, float] = dataclasses.field(default_factory=dict)  # objective -> limit
+    search_ranges: dict[str, Any] = dataclasses.field(default_factory=dict)  # raw ``search:``
 
     @property
     def labels(self) -> list[str]:
@@ -238,6 +246,21 @@ def load_grid_file(path: Path) -> Grid:
                               or seeds < 1):
         raise GridError(f"{path}: seeds = {seeds!r} must be a whole number >= 1 (the training "
                         "runs of every point, one per seed)")
+    objectives, budgets = raw.get("objectives"), raw.get("budget") or {}
+    search_ranges = raw.get("search") or {}
+    try:
+        if objectives is not None:
+            objectives = objectives if isinstance(objectives, list) else [objectives]
+            check_objectives(objectives, "objectives:")
+        if not isinstance(budgets, dict):
+            raise ConfigError(f"budget = {budgets!r}: expected a mapping such as "
+                              "{cpu_ms: 30, size_mb: 20}")
+        check_budgets(budgets, "budget:")
+        if not isinstance(search_ranges, dict):
+            raise ConfigError(f"search = {search_ranges!r}: expected a mapping such as "
+                              "{weight_decay: [1.0e-6, 1.0e-2, log]}")
+    except ConfigError as exc:
+        raise GridError(f"{path}: {exc}") from None
     scheduler = raw.get("scheduler")
     if scheduler is not None and scheduler not in SCHEDULERS:
         raise GridError(f"{path}: scheduler = {scheduler!r} is not valid; valid values: "
@@ -267,7 +290,8 @@ def load_grid_file(path: Path) -> Grid:
     # settings they would come back into UNet's config.
     shared = {k: v for k, v in fixed.items() if k not in MODEL_AXES}
     return Grid(grid_name(str(path)), points, shared, source=str(path), scheduler=scheduler,
-                seeds=seeds)
+                seeds=seeds, objectives=objectives, budgets=dict(budgets),
+                search_ranges=dict(search_ranges))
 
 
 def with_seeds(grid: Grid, seeds: int, first: int) -> Grid:

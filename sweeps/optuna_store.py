@@ -16,6 +16,7 @@ Two things Ray's searcher alone gets wrong with a persistent study, handled here
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,11 @@ def study_url(settings: SweepSettings) -> str:
     return f"sqlite:///{settings.local_store_path() / STUDY_FILE}"
 
 
-def start_study(url: str, name: str, seeds: list[dict[str, Any]], direction: str):
-    """A new study ``name`` at ``url`` holding ``seeds`` as its first trials; a study of that
-    name left by a sweep this one replaces is deleted first. Returns the storage, for
-    ``OptunaSearch(storage=...)``."""
+def start_study(url: str, name: str, seeds: list[dict[str, Any]], directions: list[str],
+                metric_names: list[str]):
+    """A new study ``name`` at ``url`` holding ``seeds`` as its first trials, its objectives
+    named (optuna-dashboard shows the names); a study of that name left by a sweep this one
+    replaces is deleted first. Returns the storage, for ``OptunaSearch(storage=...)``."""
     import optuna
 
     if url.startswith("sqlite:///"):  # the cache folder of a remote sweep may not exist yet
@@ -39,7 +41,10 @@ def start_study(url: str, name: str, seeds: list[dict[str, Any]], direction: str
     storage = optuna.storages.RDBStorage(url)
     if name in optuna.study.get_all_study_names(storage):
         optuna.delete_study(study_name=name, storage=storage)
-    study = optuna.create_study(storage=storage, study_name=name, direction=direction)
+    study = optuna.create_study(storage=storage, study_name=name, directions=directions)
+    with warnings.catch_warnings():  # "experimental" since Optuna 3.2, still in 5.1
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(metric_names)
     for seed in seeds:
         study.enqueue_trial(seed)
     return storage

@@ -33,7 +33,7 @@ from segmodels.training import (
     training_batch_size,
     trial_settings,
 )
-from sweeps import name_lock, ray_state, search, tracking
+from sweeps import name_lock, objectives, ray_state, search, tracking
 from sweeps.grids import (
     Grid,
     apply_point_settings,
@@ -44,6 +44,7 @@ from sweeps.grids import (
 )
 from sweeps.record import read_experiment_file, read_sweep_record
 from sweeps.resume_repair import refill_missing_checkpoints, repair_result_files
+from sweeps.search_space import SearchSpace, build_space, parse_ranges
 from sweeps.settings import AUTO, LARGE_GRID, SweepError, SweepSettings
 from sweeps.storage import DATA_FILES, SWEEP_FILE
 from sweeps.storage_space import check_space
@@ -64,11 +65,16 @@ class PreparedSweep:
     from_scratch: list[str] = field(default_factory=list)  # --pretrained, but no weights exist
     notes: list[str] = field(default_factory=list)  # said at start (e.g. a stale claim taken)
     checkpoints: dict[str, int] = field(default_factory=dict)  # label -> bytes of a checkpoint
+    space: SearchSpace | None = None  # what a new --search optuna sweep proposes
+    # label -> point of every model the search may propose beyond the grid (recorded, so a
+    # resume, the trackers and the report resolve them as grid points)
+    search_points: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @functools.cached_property
     def points(self) -> dict[str, dict[str, Any]]:
-        """Label -> point, made once: a lookup per trial stays linear in the grid's size."""
-        return self.grid.by_label()
+        """Label -> point of every trial the sweep may run (the grid's, then what the search
+        may propose), made once: a lookup per trial stays linear in the grid's size."""
+        return {**self.search_points, **self.grid.by_label()}
 
     def trial_config(self, label: str, searched: dict[str, Any] | None = None) -> TrialConfig:
         return TrialConfig.from_dict(trial_settings(self.fixed, self.points[label], searched))
@@ -213,10 +219,12 @@ def _repair_stored_files(settings: SweepSettings) -> None:
         print(f"note: {note}", file=sys.stderr)
 
 
-def _stored_sweep(settings: SweepSettings) -> tuple[SweepSettings, Grid, dict[str, Any], str]:
+def _stored_sweep(settings: SweepSettings
+                  ) -> tuple[SweepSettings, Grid, dict[str, Any], str, dict[str, Any]]:
     """A resumed sweep continues exactly as it was started: its grid, fixed settings, data and
     scheduler come from its record; flags that would change them are refused, not silently
-    mixed in. Returns (settings as resumed, grid, fixed settings, why that scheduler)."""
+    mixed in. Returns (settings as resumed, grid, fixed settings, why that scheduler, the
+    points its search may propose beyond the grid)."""
     settings = dataclasses.replace(settings, name=settings.name or grid_name(settings.grid))
     record = read_sweep_record(settings)
     if record is None:
@@ -266,6 +274,10 @@ def _stored_sweep(settings: SweepSettings) -> tuple[SweepSettings, Grid, dict[st
     if settings.trackers and set(settings.trackers) != set(trackers):
         raise SweepError(f"--resume continues sweep {settings.name!r} with its own trackers "
                          f"({', '.join(trackers) or 'none'}); drop --tracker")
+    artifacts = stored.get("tracker_artifacts", True)
+    if not settings.tracker_artifacts and artifacts:
+        raise SweepError(f"--resume continues sweep {settings.name!r} as its trackers were "
+                         "started (with checkpoint artifacts); drop --no-tracker-artifacts")
     num_samples = int(stored.get("num_samples") or 0)
     if settings.num_samples is not None and settings.num_samples != num_samples:
         raise SweepError(f"--resume continues sweep {settings.name!r} with its own "
@@ -275,11 +287,21 @@ def _stored_sweep(settings: SweepSettings) -> tuple[SweepSettings, Grid, dict[st
     if settings.seeds is not None and settings.seeds != seeds:
         raise SweepError(f"--resume continues sweep {settings.name!r} with its own --seeds "
                          f"{seeds}; drop --seeds {settings.seeds}")
+    goals = stored.get("objectives") or list(objectives.DEFAULT_OBJECTIVES)
+    if settings.objectives is not None and list(settings.objectives) != list(goals):
+        raise SweepError(f"--resume continues sweep {settings.name!r} with its own objectives "
+                         f"({', '.join(goals)}); drop --objective")
+    budgets = stored.get("budgets") or {}
+    if settings.budgets and settings.budgets != budgets:
+        raise SweepError(f"--resume continues sweep {settings.name!r} with its own budgets "
+                         f"({budgets or 'none'}); drop the --max-* flags")
     settings = dataclasses.replace(settings, trackers=trackers, num_samples=num_samples,
-                                   search=stored.get("search", settings.search), seeds=seeds)
+                                   search=stored.get("search", settings.search), seeds=seeds,
+                                   objectives=goals, budgets=budgets,
+                                   tracker_artifacts=artifacts)
     reason = f"the sweep's own ({record.get('scheduler_reason') or 'as it was started'})"
     grid = Grid(record["grid"], list(record["points"].values()), source=record["grid_source"])
-    return settings, grid, fixed, reason
+    return settings, grid, fixed, reason, dict(record.get("search_points") or {})
 
 
 def prepare(settings: SweepSettings) -> PreparedSweep:
@@ -291,7 +313,8 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
     if settings.name is not None:
         check_name(settings.name)  # before anything reads or deletes the folder it names
     if settings.resume:
-        settings, grid, fixed, reason = _stored_sweep(settings)
+        settings, grid, fixed, reason, search_points = _stored_sweep(settings)
+        ranges = {}
     else:
         grid = apply_point_settings(load_grid(settings.grid), settings.point_settings)
         fixed = _fixed_config(grid, settings.overrides)
@@ -305,16 +328,36 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
             raise SweepError(f"grid {grid.name!r} has {len(grid.points):,} trials (points x "
                              f"seeds), over {LARGE_GRID:,}: check its axes, then pass "
                              "--large-grid to confirm")
+        goals, budgets, ranges = _objectives(settings, grid)
+        multi = objectives.is_multi_objective(goals)
         scheduler, reason = search.resolve_scheduler(settings.search, settings.scheduler,
-                                                     grid.scheduler, grid.source)
+                                                     grid.scheduler, grid.source, multi)
+        if multi and scheduler == "asha":
+            raise SweepError(f"{'--scheduler asha' if settings.scheduler else grid.source} "
+                             f"with objectives {', '.join(goals)}: {search.ASHA_RANKS_ONE}; "
+                             "use --scheduler fifo (the default with several objectives)")
         settings = dataclasses.replace(settings, name=settings.name or grid.name,
                                        scheduler=scheduler, num_samples=settings.num_samples or 0,
-                                       seeds=seeds)
+                                       seeds=seeds, objectives=goals, budgets=budgets)
+        search_points = {}
+    _check_gpu_costs(settings)
     check_name(settings.name)
     tracking.check_trackers(settings.trackers)
     checkpoints = _check_points(settings, grid, _point_configs(grid, fixed))
     grid, scratch = scratch_where_no_weights(grid, fixed)
-    configs = _point_configs(grid, fixed)  # as they train: --pretrained only where weights exist
+    space = None
+    if settings.search == "optuna" and not settings.resume:
+        # crop choices are narrowed to the data once it is loaded (below)
+        space = build_space(grid, [TrialConfig.from_dict(fixed).crop_size], ranges)
+        search_points = {k: p for k, p in space.points.items() if k not in grid.by_label()}
+        beyond = Grid("search", list(search_points.values()))
+        searchable = _check_points(settings, beyond, _point_configs(beyond, fixed),
+                                   what="the search's combination")
+    else:
+        searchable = {}
+    everything = Grid(grid.name, [*grid.points, *search_points.values()])
+    configs = _point_configs(everything, fixed)  # as they train: --pretrained only where
+    # weights exist
     longest = max(cfg.epochs for cfg in configs.values())
     if settings.scheduler == "asha" and (settings.grace_period or 0) > longest:
         raise SweepError(f"--grace-period {settings.grace_period} is beyond the sweep's longest "
@@ -323,7 +366,9 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
     _check_storage(settings)
     # One checkpoint per trial: the grid's, then one of the largest per searched sample.
     check_space(settings, list(checkpoints.values())
-                + [max(checkpoints.values())] * (settings.num_samples or 0))
+                + [max([*checkpoints.values(), *searchable.values()])]
+                * (settings.num_samples or 0))
+    checkpoints |= searchable
     held = name_lock.holds(settings)
     claimed = name_lock.claim(settings)  # before the "already exists" check: no race after it
     notes = [claimed] if claimed else []
@@ -334,6 +379,9 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
                          "(nothing trained): started afresh")
         data = _load_data(settings)
         _check_training_sets(configs, TrialConfig.from_dict(fixed).crop_size, data)
+        if space is not None:
+            space.crop_choices = search.crop_choices(TrialConfig.from_dict(fixed).crop_size,
+                                                     data.smallest_side)
         fetch_all(w for cfg in configs.values() if cfg.pretrained
                   and (w := weights_of(cfg.model, **cfg.model_args())) is not None)
     except BaseException:
@@ -348,7 +396,39 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
         _check_same_data(settings, data)
         _repair_stored_files(settings)
     return PreparedSweep(settings, grid, fixed, data, scheduler_reason=reason,
-                         from_scratch=scratch, notes=notes, checkpoints=checkpoints)
+                         from_scratch=scratch, notes=notes, checkpoints=checkpoints,
+                         space=space, search_points=search_points)
+
+
+def _objectives(settings: SweepSettings, grid: Grid
+                ) -> tuple[list[str], dict[str, float], dict[str, Any]]:
+    """(objectives, budgets, searched numeric ranges) of a new sweep: the flags over the grid
+    file's, checked."""
+    goals = list(settings.objectives or grid.objectives or objectives.DEFAULT_OBJECTIVES)
+    budgets = {**grid.budgets, **settings.budgets}
+    try:
+        objectives.check_objectives(goals)
+        objectives.check_budgets(budgets, "--max-*")
+        ranges = parse_ranges(grid.search_ranges, grid.source)
+    except ConfigError as exc:
+        raise SweepError(str(exc)) from None
+    if ranges and settings.search != "optuna":
+        raise SweepError(f"{grid.source}: search: names ranges for --search optuna to propose; "
+                         f"add --search optuna, or remove search:")
+    return goals, budgets, ranges
+
+
+def _check_gpu_costs(settings: SweepSettings) -> None:
+    """GPU latency is measured on a GPU: refused on a local Ray without one (a cluster's
+    GPUs are checked once Ray has started, sweeps/runner.py)."""
+    wants = "gpu_ms" in (settings.objectives or []) or "gpu_ms" in settings.budgets
+    if wants and settings.address is None:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SweepError("--objective gpu_ms / --max-gpu-ms: this machine has no CUDA GPU "
+                             "to time the architectures on; use cpu_ms, or run on a machine "
+                             "(or --address a cluster) with one")
 
 
 def _check_flags(settings: SweepSettings) -> None:
@@ -390,8 +470,8 @@ def _point_configs(grid: Grid, fixed: dict[str, Any]) -> dict[str, TrialConfig]:
     return configs
 
 
-def _check_points(settings: SweepSettings, grid: Grid,
-                  configs: dict[str, TrialConfig]) -> dict[str, int]:
+def _check_points(settings: SweepSettings, grid: Grid, configs: dict[str, TrialConfig],
+                  what: str = "grid point") -> dict[str, int]:
     """Every grid point builds (on the meta device) and leaves the searched keys to Optuna.
     A network is built once however many points share it (a 10,000-point grid over lr and
     weight decay builds one UNet, not 10,000). Returns label -> bytes of one checkpoint."""
@@ -405,7 +485,9 @@ def _check_points(settings: SweepSettings, grid: Grid,
                 built[key] = _check_model(cfg)
             checkpoints[label] = built[key]
         except ConfigError as exc:
-            raise SweepError(f"grid point {label}: {exc}") from None
+            hint = ("" if what == "grid point" else "; the search combines the grid's axes: "
+                    "narrow them, or search a grid file whose axes all combine")
+            raise SweepError(f"{what} {label}: {exc}{hint}") from None
         searched = sorted(set(point) & set(search.SEARCHED_KEYS))
         if settings.search == "optuna" and searched:
             raise SweepError(f"grid point {label} sets {', '.join(searched)}, which --search "

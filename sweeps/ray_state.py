@@ -13,8 +13,15 @@ while a sweep runs (``TuneController.save_to_dir``); the newest session's file i
 
 It also reads private attributes of Ray objects: ``MLflowLoggerCallback._trial_runs``, the
 MLflow run of each trial, which a resumed sweep hands back to its trials
-(``mlflow_trial_runs``); and ASHA's ``_Bracket`` and ``ASHAScheduler._brackets``, through which
-``bench/asha.py`` replays recorded curves (``asha_bracket``, ``asha_rungs``).
+(``mlflow_trial_runs``); ASHA's ``_Bracket`` and ``ASHAScheduler._brackets``, through which
+``bench/asha.py`` replays recorded curves (``asha_bracket``, ``asha_rungs``); and the inside of
+Ray's W&B callback (``wandb_actor``, ``wandb_queue``, ``collect_wandb_runs``): each trial's W&B
+run lives in a Ray actor of class ``WandbLoggerCallback._logger_actor_cls`` (Ray's
+``_WandbLoggingActor``), fed through the trial's queue in ``_trial_queues`` with
+``_QueueItem``s (RESULT, CHECKPOINT, END), and ``_cleanup_logging_actors`` waits for the actors
+to finish. sweeps/tune_callbacks.py subclasses that actor to end a run with its trial's status
+and ends the runs a Ctrl-C left open, which Ray never ends (it waits ``upload_timeout``, 30
+minutes, for them); no public API says how a run ended or bounds that wait.
 
 Why not a public API: ``tune.ExperimentAnalysis`` and ``Tuner.restore(...).get_results()``
 import Ray and unpickle the whole state (the latter ``tuner.pkl`` too); the analysis loader
@@ -31,9 +38,9 @@ available checkpoint, which Ray 2.60 no longer has; PR 51515 was closed unmerged
 V2's checkpoint manager saves its state before it deletes, but Tune's does not.
 
 Pinned: ``ray[default,tune]==2.60.0`` in pyproject.toml and cluster.yaml;
-tests/sweeps/test_ray_state.py fails naming this module when an upgrade changes what it reads.
-The JSON reads need no Ray import (the loader stays Ray-free); only ``checkpoint_folders``
-imports Ray's private ``_TrainingRunMetadata``, lazily.
+tests/sweeps/test_ray_state.py (the W&B callback's inside: tests/sweeps/test_tracking.py) fails
+naming this module when an upgrade changes what it reads. The JSON reads need no Ray import (the
+loader stays Ray-free); the functions that need Ray's private names import them lazily.
 
 The project's other private imports, each where no public API does the job:
 
@@ -166,6 +173,27 @@ def mlflow_trial_runs(callback: Any) -> dict[Any, str]:
     ``_trial_runs`` (Trial -> run id; set up when the sweep starts). A resumed sweep gives each
     trial back its own run through it (sweeps/tune_callbacks.py); no public API does."""
     return callback.__dict__.setdefault("_trial_runs", {})
+
+
+def wandb_actor() -> tuple[type, Any]:
+    """(Ray's ``_WandbLoggingActor``: the actor that owns one trial's W&B run, to subclass as
+    ``WandbLoggerCallback._logger_actor_cls``; ``_QueueItem``: what its queue carries, RESULT,
+    CHECKPOINT and END)."""
+    from ray.air.integrations.wandb import _QueueItem, _WandbLoggingActor
+
+    return _WandbLoggingActor, _QueueItem
+
+
+def wandb_queue(callback: Any, trial: Any) -> Any | None:
+    """The queue to ``trial``'s W&B actor (``_trial_queues``); None when it has none (never
+    started, or already collected)."""
+    return callback._trial_queues.get(trial)
+
+
+def collect_wandb_runs(callback: Any, timeout: float, kill_late: bool) -> None:
+    """Wait up to ``timeout`` s for the W&B actors to finish their runs, remove those that did
+    and, with ``kill_late``, kill the others (``_cleanup_logging_actors``)."""
+    callback._cleanup_logging_actors(timeout=timeout, kill_on_timeout=kill_late)
 
 
 def asha_bracket(grace_period: int, max_t: int, reduction_factor: float) -> Any:

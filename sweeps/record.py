@@ -49,13 +49,15 @@ def read_experiment_file(settings: SweepSettings, name: str) -> str | None:
 
 def write_sweep_record(settings: SweepSettings, grid: Grid, fixed: dict[str, Any],
                        data: SegmentationData, *, scheduler_reason: str,
-                       resources: dict[str, float], cluster: dict[str, float]) -> None:
+                       resources: dict[str, float], cluster: dict[str, float],
+                       search_points: dict[str, dict[str, Any]] | None = None) -> None:
     """``segsweep.json``: what a resume and the report need to see the sweep as started
-    (``settings`` resolved: its name and scheduler filled in)."""
+    (``settings`` resolved: its name and scheduler filled in; ``search_points``: the models
+    a search may propose beyond the grid, by label)."""
     record = {
         "settings": settings.to_dict(), "scheduler_reason": scheduler_reason,
         "grid": grid.name, "grid_source": grid.source,
-        "points": grid.by_label(), "fixed": fixed,
+        "points": grid.by_label(), "search_points": search_points or {}, "fixed": fixed,
         "trial_defaults": TrialConfig().to_dict(),
         "data": {"root": data.root, "layout": data.layout, "synthetic": data.synthetic,
                  "train": len(data.train), "val": len(data.val),

@@ -21,8 +21,9 @@ from segmodels.data import (
 from segmodels.training import (
     TrialConfig,
 )
-from sweeps import optuna_store, ray_state, search, tracking
+from sweeps import costs, optuna_store, ray_state, search, search_space, tracking
 from sweeps.cluster_checks import storage_warning
+from sweeps.console import ConsoleProgress, release_terminal, replace_rays_console
 from sweeps.inference_pass import time_after_sweep
 from sweeps.prepare import PreparedSweep
 from sweeps.record import (
@@ -36,7 +37,7 @@ from sweeps.resources import (
     start_ray,
     trial_request,
 )
-from sweeps.settings import SweepSettings
+from sweeps.settings import SweepError, SweepSettings
 from sweeps.storage_space import (
     StorageFull,
     hold_reserve,
@@ -55,27 +56,36 @@ class SweepInterrupted(KeyboardInterrupt):
         self.settings = settings
 
 
-def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_actors: bool = True):
+def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_actors: bool = True,
+                measured: dict[str, dict] | None = None):
+    """``measured``: label -> its architecture's costs measured before training
+    (sweeps/costs.py), for objectives and budgets beyond mIoU; a grid point over a budget is
+    not a trial, and the search never asks for a value only such points use."""
     from ray import tune
 
     settings, grid, fixed = prepared.settings, prepared.grid, prepared.fixed
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, data=prepared.data, points=grid.by_label(), fixed=fixed),
+        tune.with_parameters(run_trial, data=prepared.data, points=prepared.points, fixed=fixed,
+                             costs=measured or {}),
         trial_request(resources),
     )
     if settings.resume:
         return tune.Tuner.restore(settings.experiment_path(), trainable,
                                   resume_unfinished=True, resume_errored=True)
     defaults = TrialConfig.from_dict(fixed)
-    labels = grid.labels
+    over = set(costs.rejected(measured or {}))
+    labels = [label for label in grid.labels if label not in over]  # never trained
     # ASHA's max_t: the longest trial (points may set their own epochs).
-    max_epochs = max(prepared.trial_config(label).epochs for label in labels)
+    max_epochs = max(prepared.trial_config(label).epochs for label in prepared.points)
     if settings.search == "optuna":
-        choices = search.crop_choices(defaults.crop_size, prepared.data.smallest_side)
-        param_space = search.optuna_space(labels, choices)
-        searcher = search.optuna_searcher(labels, defaults.lr, defaults.crop_size, defaults.seed,
-                                          storage=optuna_store.study_url(settings),
-                                          study_name=settings.name)
+        space = search_space.within_budget(prepared.space, over) if over else prepared.space
+        seeds = [space.seed(point, defaults.lr, defaults.crop_size)
+                 for label, point in grid.by_label().items() if label not in over]
+        searcher = search.optuna_searcher(
+            space, seeds, objectives=settings.objectives or ["miou"], budgets=settings.budgets,
+            costs=measured or {}, seed=defaults.seed, storage=optuna_store.study_url(settings),
+            study_name=settings.name)
+        param_space = {}  # the searcher's define-by-run space holds it
         num_samples = len(labels) + settings.num_samples
     else:
         param_space, searcher, num_samples = search.grid_space(labels), None, 1
@@ -99,8 +109,11 @@ def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_acto
                 checkpoint_score_order=search.MODE),  # best + (always) the latest
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             sync_config=tune.SyncConfig(sync_artifacts=True),  # TensorBoard images
-            callbacks=tracking.new_sweep_callbacks(settings, fixed, grid.by_label()),
-            verbose=1,
+            callbacks=[*tracking.new_sweep_callbacks(settings, fixed, prepared.points),
+                       ConsoleProgress({label: prepared.trial_config(label).epochs
+                                        for label in prepared.points},
+                                       early_stopping=settings.scheduler == "asha")],
+            verbose=0,  # Ray's result boxes and status tables: ConsoleProgress instead
         ),
     )
 
@@ -140,11 +153,13 @@ def _fit_with_clean_interrupt(tuner, settings: SweepSettings):
         os.kill(os.getpid(), signal.SIGUSR1)
 
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours decides; Tune's SIGUSR1 stops it
+    replace_rays_console()
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         results = tuner.fit()
     finally:
         signal.signal(signal.SIGINT, previous)
+        release_terminal()
     if interrupted.is_set():
         raise SweepInterrupted(settings)
     return results
@@ -198,10 +213,14 @@ def run(prepared: PreparedSweep):
     dashboard = getattr(context, "dashboard_url", None)
     if dashboard:
         print(f"Ray dashboard: http://{dashboard}", flush=True)
+    wanted = costs.needed(settings.objectives or [], settings.budgets)
+    if "gpu_ms" in wanted and not cluster.get("GPU"):
+        raise SweepError("--objective gpu_ms / --max-gpu-ms: the cluster has no GPU to time the "
+                         "architectures on; use cpu_ms, or add a GPU node")
     if not settings.resume:  # the record of a resumed sweep stays as it was started
         write_sweep_record(settings, prepared.grid, prepared.fixed, prepared.data,
                            scheduler_reason=prepared.scheduler_reason, resources=resources,
-                           cluster=cluster)
+                           cluster=cluster, search_points=prepared.search_points)
     print(f"Sweep {settings.name!r}: {n_trials} trial(s) of grid {prepared.grid.name!r}, "
           f"{describe_resources(resources, configs)}, scheduler "
           f"{settings.scheduler.upper()} ({prepared.scheduler_reason}); results in "
@@ -211,7 +230,23 @@ def run(prepared: PreparedSweep):
     if prepared.from_scratch:
         print(f"--pretrained: {', '.join(prepared.from_scratch)} train from scratch (the model "
               "has no pretrained weights)", flush=True)
-    tuner = build_tuner(prepared, resources, reuse_trial_actors(n_trials, resources, cluster))
+    measured = {}
+    if wanted or settings.budgets:
+        measured = costs.measure_costs(settings, prepared.points, prepared.fixed,
+                                       threads=max(1, int(resources["cpu"])))
+        for label, why in costs.rejected(measured).items():
+            print(f"rejected, never trained: {label}: {why}", flush=True)
+        over = costs.rejected(measured)
+        runnable = len(set(prepared.grid.labels) - set(over)) + (
+            settings.num_samples if settings.search == "optuna" else 0)
+        if not runnable or len(over) == len(prepared.points):
+            shown = "; ".join(f"{label}: {why}" for label, why in list(over.items())[:3])
+            raise SweepError(f"every grid point is over the budget, nothing to train ({shown}"
+                             f"{'; ...' if len(over) > 3 else ''}); raise the --max-* limit, "
+                             "add smaller models to the grid, or search beyond it with "
+                             "--search optuna --num-samples N")
+    tuner = build_tuner(prepared, resources, reuse_trial_actors(n_trials, resources, cluster),
+                        measured=measured)
     # The trials read the training split from Ray's object store (tune.with_parameters put it
     # there): the driver's own decoded copy would hold the dataset twice on the head node.
     prepared.data = dataclasses.replace(prepared.data, train=Split([], [], []))
@@ -220,9 +255,10 @@ def run(prepared: PreparedSweep):
     if settings.search == "optuna":
         for note in optuna_store.fail_abandoned_trials(settings):
             print(f"note: {note}", file=sys.stderr)
+    trained = {r.config.get(search.POINT_KEY) for r in results} - set(costs.rejected(measured))
     prepared.cpu_inference, prepared.gpu_inference = time_after_sweep(
-        settings, prepared.grid.by_label(), prepared.fixed, threads=max(1, int(resources["cpu"])),
-        on_gpu=resources["gpu"] > 0)
+        settings, {k: p for k, p in prepared.points.items() if k in trained}, prepared.fixed,
+        threads=max(1, int(resources["cpu"])), on_gpu=resources["gpu"] > 0)
     return results
 
 

@@ -23,6 +23,8 @@ POINT_KEY = "point"  # Tune's config key holding the grid point's label
 DEFAULT_LR_RANGE = (1e-4, 1e-2)
 DEFAULT_CROP_CHOICES = (128, 192, 256, 320)
 SEARCHED_KEYS = ("lr", "crop_size")  # what Optuna proposes; a grid point may not fix them
+# The model axes Optuna may propose (sweeps/search_space.py): a trial's label already says them.
+LABELLED_AXES = ("model", "arch", "aspp", "backbone", "encoder", "augment", "loss", "pretrained")
 
 
 def _asha(epochs: int, grace_period: int | None, reduction_factor: float):
@@ -60,19 +62,30 @@ SEARCHES: dict[str, Search] = {
     "grid": Search("every grid point once", "fifo",
                    "the default for a comparison: every point trains its full epochs, so "
                    "curves and training times compare"),
-    "optuna": Search("Optuna TPE over lr and crop size beyond the grid points", "asha",
+    "optuna": Search("Optuna TPE over the grid's model axes, lr and crop size beyond the grid "
+                     "points, for one objective or several within budgets (--objective, "
+                     "--max-*)", "asha",
                      "the default for --search optuna: ASHA stops unpromising samples early"),
 }
 
 
+MULTI_OBJECTIVE_SCHEDULER = "fifo"
+ASHA_RANKS_ONE = ("ASHA ranks trials by one metric: with several objectives it would stop a "
+                  "fast or small model for being less accurate at a rung")
+
+
 def resolve_scheduler(search: str, flag: str | None, grid_scheduler: str | None,
-                      grid_source: str = "the grid file") -> tuple[str, str]:
+                      grid_source: str = "the grid file",
+                      multi_objective: bool = False) -> tuple[str, str]:
     """(scheduler, why) for a new sweep: ``--scheduler`` wins, then the grid file's
-    ``scheduler``, then the search's default."""
+    ``scheduler``, then the search's default (FIFO with several objectives)."""
     if flag is not None:
         return flag, f"--scheduler {flag} given"
     if grid_scheduler is not None:
         return grid_scheduler, f"set by {grid_source}"
+    if multi_objective:
+        return MULTI_OBJECTIVE_SCHEDULER, (f"the default with several objectives: "
+                                           f"{ASHA_RANKS_ONE}")
     spec = SEARCHES[search]
     return spec.default_scheduler, spec.why
 
@@ -86,8 +99,9 @@ def make_scheduler(name: str, epochs: int, grace_period: int | None = None,
 
 def split_tune_config(config: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     """Tune's config of a trial (``params.json``) -> (grid point label, None if it names
-    none; the values a searcher proposed)."""
-    return config.get(POINT_KEY), {k: v for k, v in config.items() if k != POINT_KEY}
+    none; the values a searcher proposed beyond the model its label names)."""
+    return config.get(POINT_KEY), {k: v for k, v in config.items()
+                                   if k != POINT_KEY and k not in LABELLED_AXES}
 
 
 _SHORT_NAMES = {"crop_size": "crop"}
@@ -112,34 +126,34 @@ def grid_space(labels: list[str]) -> dict[str, Any]:
     return {POINT_KEY: tune.grid_search(labels)}
 
 
-def optuna_space(
-    labels: list[str], crop_choices: list[int], lr_range: tuple[float, float] = DEFAULT_LR_RANGE
-) -> dict[str, Any]:
-    from ray import tune
-
-    return {
-        POINT_KEY: tune.choice(labels),
-        "lr": tune.loguniform(*lr_range),
-        "crop_size": tune.choice(crop_choices),
-    }
-
-
-def optuna_searcher(labels: list[str], default_lr: float, default_crop: int, seed: int = 0,
+def optuna_searcher(space, seeds: list[dict[str, Any]], *, objectives: list[str],
+                    budgets: dict[str, float], costs: dict[str, dict[str, Any]], seed: int = 0,
                     storage: str | None = None, study_name: str = "optuna"):
-    """TPE seeded with every grid point at the sweep's defaults. ``storage``: an Optuna
-    database URL where a new study ``study_name`` holds the seeds (sweeps/optuna_store.py);
-    None keeps the study in the driver's memory."""
-    from optuna.samplers import TPESampler
-    from ray.tune.search.optuna import OptunaSearch
+    """TPE over the conditional space (sweeps/search_space.py), seeded with ``seeds`` (every
+    grid point at the sweep's defaults), optimising ``objectives`` within ``budgets``
+    (constrained TPE: a trial over a budget ranks below every one within). ``storage``: an
+    Optuna database URL where a new study ``study_name`` holds the seeds
+    (sweeps/optuna_store.py); None keeps the study in the driver's memory."""
+    import warnings
 
-    seeds = [{POINT_KEY: label, "lr": default_lr, "crop_size": default_crop} for label in labels]
-    sampler = TPESampler(seed=seed)
+    import optuna
+    from optuna.samplers import TPESampler
+
+    from sweeps.objectives import OBJECTIVES
+    from sweeps.optuna_searcher import SweepOptunaSearch
+
+    with warnings.catch_warnings():  # multivariate/group TPE: "experimental" since Optuna 2
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # group: one model per set of parameters asked together, as a conditional space needs;
+        # constraints: the searcher sets each trial's budget excess (Trial.set_constraint)
+        sampler = TPESampler(seed=seed, multivariate=True, group=True)
+    searcher = dict(space=space, sampler=sampler, objectives=objectives, budgets=budgets,
+                    costs=costs)
     if storage is None:
-        return OptunaSearch(points_to_evaluate=seeds, sampler=sampler, metric=METRIC, mode=MODE)
-    study = optuna_store.start_study(storage, study_name, seeds,
-                                     "maximize" if MODE == "max" else "minimize")
-    return OptunaSearch(sampler=sampler, metric=METRIC, mode=MODE, storage=study,
-                        study_name=study_name)
+        return SweepOptunaSearch(points_to_evaluate=seeds, **searcher)
+    directions = ["maximize" if OBJECTIVES[n].mode == "max" else "minimize" for n in objectives]
+    study = optuna_store.start_study(storage, study_name, seeds, directions, list(objectives))
+    return SweepOptunaSearch(storage=study, study_name=study_name, **searcher)
 
 
 def crop_choices(default_crop: int, smallest_side: int) -> list[int]:

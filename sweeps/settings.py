@@ -67,6 +67,10 @@ class SweepSettings:
     dashboard: bool = True  # local Ray only: its web dashboard on 127.0.0.1
     report: bool = True
     trackers: list[str] = field(default_factory=list)  # --tracker: sweeps.tracking.TRACKERS keys
+    tracker_artifacts: bool = True  # each trial's best checkpoint to its tracker runs
+    # --objective: sweeps.objectives.OBJECTIVES keys; None: the grid file's, else mIoU alone
+    objectives: list[str] | None = None
+    budgets: dict[str, float] = field(default_factory=dict)  # --max-*: objective -> limit
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -7,6 +7,9 @@
         inference_cpu.json             INFERENCE_FILE: CPU timings taken after the sweep
         inference_gpu.json             INFERENCE_GPU_FILE: GPU timings, when trials used GPUs
         optuna.db                      STUDY_FILE: the Optuna study (--search optuna)
+        costs.json                     COSTS_FILE: each searchable architecture's costs,
+                                       measured once before training, and why one over a
+                                       budget was rejected (--objective / --max-*)
         mlflow.db                      MLFLOW_FILE: MLflow's store (--tracker mlflow)
         experiment_state-*.json        Ray Tune's saved state (read through sweeps.ray_state)
         TRIAL/params.json              PARAMS_FILE: Tune's config of the trial (point + searched)
@@ -33,6 +36,7 @@ SWEEP_FILE = "segsweep.json"
 DATA_FILES = "data_files.json"
 INFERENCE_FILE = "inference_cpu.json"
 INFERENCE_GPU_FILE = "inference_gpu.json"  # GPU timings after the sweep (when trials used GPUs)
+COSTS_FILE = "costs.json"  # label -> {objective: figure, "rejected": reason or None}
 STUDY_FILE = "optuna.db"  # SQLite: under the user's cache instead when storage is remote
 MLFLOW_FILE = "mlflow.db"  # the same
 PARAMS_FILE = "params.json"
@@ -45,10 +49,10 @@ MODEL_FILE = "model.json"  # an export's description, what a deployment reads
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
-__all__ = ["CHECKPOINT_FILE", "CHECKPOINT_PREFIX", "DATA_FILES", "DEFAULT_STORAGE", "ERROR_FILE",
-           "EXPORT_DIR", "IMAGE_CONFUSIONS_FILE", "INFERENCE_FILE", "INFERENCE_GPU_FILE",
-           "META_FILE", "MLFLOW_FILE", "MODEL_FILE", "PARAMS_FILE", "RESULT_FILE", "STUDY_FILE",
-           "SWEEP_FILE", "is_remote_storage"]
+__all__ = ["CHECKPOINT_FILE", "CHECKPOINT_PREFIX", "COSTS_FILE", "DATA_FILES", "DEFAULT_STORAGE",
+           "ERROR_FILE", "EXPORT_DIR", "IMAGE_CONFUSIONS_FILE", "INFERENCE_FILE",
+           "INFERENCE_GPU_FILE", "META_FILE", "MLFLOW_FILE", "MODEL_FILE", "PARAMS_FILE",
+           "RESULT_FILE", "STUDY_FILE", "SWEEP_FILE", "is_remote_storage"]
 
 
 def is_remote_storage(storage: str) -> bool:

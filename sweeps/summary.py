@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from segmodels.metrics import constant_predictor_miou
+from sweeps import objectives
 from sweeps.equal_work import PROJECTED, is_projected, projected_minutes
 from sweeps.search import POINT_KEY, trial_label
 from sweeps.settings import prefer_quiet_ms
@@ -19,6 +20,7 @@ COLUMNS = {  # "trial": its label with searched values; "point" (the grid label)
     "inference_ms_gpu": "GPU ms/frame", "size_mb": "size MB", "status": "status",
 }
 MISSING = "MISSING"  # Tune remembers the trial, but storage holds none of its results
+REJECTED = "REJECTED"  # its architecture is over a budget: measured, never trained
 BEST_SCORE = "best_val_miou"
 
 
@@ -42,11 +44,14 @@ def _has_stored_results(result) -> bool:
 
 
 def trial_status(result) -> str:
-    """ERROR, MISSING, DIVERGED or done; a deleted errored trial loses its error file too."""
+    """ERROR, MISSING, REJECTED, DIVERGED or done; a deleted errored trial loses its error
+    file too."""
     if result.error:
         return "ERROR"
     if not _has_stored_results(result):
         return MISSING
+    if (result.metrics or {}).get(objectives.REJECTED):
+        return REJECTED
     return "DIVERGED" if (result.metrics or {}).get("diverged") else "done"
 
 
@@ -112,6 +117,11 @@ def print_summary(results, prepared) -> None:
         print(f"{COLUMNS[PROJECTED]}: minutes per trained epoch x planned epochs, so trials "
               f"compare at equal work ({names} trained fewer epochs than planned); 'train min' "
               "is the time each actually trained")
+    rejected = table["status"].eq(REJECTED)
+    if rejected.any():
+        budgets = ", ".join(f"{k} {v:g}" for k, v in prepared.settings.budgets.items())
+        print(f"{REJECTED}: over a budget ({budgets}), never trained: "
+              f"{', '.join(map(str, table.loc[rejected, 'model']))}")
     if table["status"].eq(MISSING).any():
         print(f"{MISSING}: no results in storage (trial folder deleted or never written); "
               "not ranked")

@@ -4,15 +4,18 @@ live, and the one-line command that opens each dashboard.
 - TensorBoard, always: each trial's folder holds its curves, validation images and HParams
   (settings against best val mIoU); ``tensorboard --logdir EXPERIMENT`` shows them all.
 - ``--tracker mlflow``: a run per trial in ``MLFLOW_TRACKING_URI`` when that is set, else in an
-  SQLite store (``MLFLOW_FILE``) in ``SweepSettings.local_store_path()``.
+  SQLite store (``MLFLOW_FILE``) in ``SweepSettings.local_store_path()``, its artifacts beside
+  it (``MLFLOW_ARTIFACTS``).
 - ``--tracker wandb``: a run per trial, grouped by sweep, wherever W&B's environment says
   (``WANDB_MODE=offline`` needs no network: the runs wait in ``wandb/`` of the store folder,
   or of ``WANDB_DIR``, for ``wandb sync``).
 - ``--search optuna``: the study, in SQLite (sweeps/optuna_store.py), for ``optuna-dashboard``.
 
 Each tracker is Ray Tune's own callback (sweeps/tune_callbacks.py), told the trial's resolved
-settings. Credentials are never passed, stored or printed: MLflow and W&B read theirs from
-their environment or login. Cheap to import: the CLI reads ``TRACKERS`` for its choices.
+settings and the sweep's tags (``sweep_tags``); a run also holds its trial's best checkpoint
+(unless ``SweepSettings.tracker_artifacts`` is off) and ends as its trial did. Credentials are
+never passed, stored or printed: MLflow and W&B read theirs from their environment or login.
+Cheap to import: the CLI reads ``TRACKERS`` for its choices.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import importlib.util
 import os
 import re
 import shlex
+import shutil
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +36,7 @@ from sweeps.settings import SweepError, SweepSettings
 from sweeps.storage import MLFLOW_FILE
 
 WANDB_PROJECT = "segsweep"  # unless $WANDB_PROJECT says otherwise
+MLFLOW_ARTIFACTS = "mlflow-artifacts"  # beside MLFLOW_FILE: the artifacts of its runs
 
 
 @dataclass(frozen=True)
@@ -41,9 +46,10 @@ class Tracker:
 
 
 TRACKERS: dict[str, Tracker] = {
-    "mlflow": Tracker("mlflow", "a run per trial (settings as params, every epoch's metrics)"),
-    "wandb": Tracker("wandb", "a run per trial (settings as config, every epoch's metrics), "
-                              "grouped by sweep"),
+    "mlflow": Tracker("mlflow", "a run per trial (settings as params, every epoch's metrics, "
+                                "the best checkpoint)"),
+    "wandb": Tracker("wandb", "a run per trial (settings as config, every epoch's metrics, "
+                              "the best checkpoint), grouped by sweep"),
 }
 
 
@@ -121,28 +127,57 @@ def mlflow_uri(settings: SweepSettings) -> str | None:
 
 
 def new_sweep_callbacks(settings: SweepSettings, fixed: Mapping[str, Any],
-                        points: Mapping[str, Mapping[str, Any]]) -> list:
-    """Tune callbacks of a new sweep: TensorBoard and each ``settings.trackers``. An MLflow
-    store left in the sweep's own folder by a sweep this one replaces is removed. (A resumed
-    sweep keeps the callbacks Ray stored with it.)"""
+                        points: Mapping[str, Mapping[str, Any]],
+                        tags: Mapping[str, str] | None = None) -> list:
+    """Tune callbacks of a new sweep: TensorBoard and each ``settings.trackers``, whose runs get
+    ``tags`` (default: ``sweep_tags``). A new MLflow store in the sweep's own folder replaces
+    the one of a sweep this one overwrites. (A resumed sweep keeps the callbacks Ray stored
+    with it.)"""
     from sweeps import tune_callbacks as cb
 
     resolved = cb.TrialSettings(fixed, points)
+    tags = dict(sweep_tags(settings) if tags is None else tags)
     callbacks: list = [cb.TensorBoardCallback(resolved)]
     if "mlflow" in settings.trackers:
         uri = mlflow_uri(settings)
         if uri is not None:
-            (_store(settings) / MLFLOW_FILE).unlink(missing_ok=True)
+            _new_mlflow_store(settings, uri)
         callbacks.append(cb.MLflowCallback(resolved, tracking_uri=uri,
-                                           experiment_name=settings.name))
+                                           experiment_name=settings.name, tags=tags,
+                                           artifacts=settings.tracker_artifacts))
     if "wandb" in settings.trackers:
         # W&B's files straight into the store folder: in a trial's folder Ray would copy them
         # to storage before W&B has finished writing them (its last sync comes first)
         where = {} if os.environ.get("WANDB_DIR") else {"dir": str(_store(settings))}
         callbacks.append(cb.WandbCallback(
-            resolved, project=os.environ.get("WANDB_PROJECT") or WANDB_PROJECT,
-            group=settings.name, **where))
+            resolved, tags=tags, artifacts=settings.tracker_artifacts,
+            project=os.environ.get("WANDB_PROJECT") or WANDB_PROJECT, group=settings.name,
+            **where))
     return callbacks
+
+
+def sweep_tags(settings: SweepSettings) -> dict[str, str]:
+    """What each tracker run of a sweep is tagged with, from its record (written before Tune
+    starts; else its settings): grid, search, scheduler, and whether the data is synthetic."""
+    from sweeps.record import read_sweep_record
+
+    record = read_sweep_record(settings) or {}
+    synthetic = (record.get("data") or {}).get("synthetic", settings.data is None)
+    return {"grid": str(record.get("grid") or settings.grid), "search": settings.search,
+            "scheduler": str(settings.scheduler), "synthetic_data": "yes" if synthetic else "no"}
+
+
+def _new_mlflow_store(settings: SweepSettings, uri: str) -> None:
+    """A fresh SQLite store holding the sweep's experiment, its artifacts in the store folder
+    (``MLFLOW_ARTIFACTS``): MLflow's default is ./mlruns of whatever folder the CLI ran in, and
+    Ray's callback would create the experiment with that default."""
+    import mlflow
+
+    store = _store(settings)
+    (store / MLFLOW_FILE).unlink(missing_ok=True)
+    shutil.rmtree(store / MLFLOW_ARTIFACTS, ignore_errors=True)
+    mlflow.MlflowClient(uri).create_experiment(
+        settings.name, artifact_location=(store / MLFLOW_ARTIFACTS).resolve().as_uri())
 
 
 def _store(settings: SweepSettings) -> Path:

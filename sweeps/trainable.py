@@ -20,11 +20,13 @@ from segmodels.training import (
     CHECKPOINT_FILE,
     IMAGE_CONFUSIONS,
     IMAGE_CONFUSIONS_FILE,
+    TrialConfig,
     load_checkpoint,
     save_checkpoint,
     save_image_confusions,
     trial_settings,
 )
+from sweeps.costs import REJECTED, reported
 from sweeps.search import split_tune_config
 from sweeps.storage import META_FILE
 
@@ -82,15 +84,16 @@ def _process_alive(pid: int) -> bool:
 class TuneReporter:
     """Sends each epoch to Tune with a checkpoint directory (model + optimizer + history)."""
 
-    def __init__(self, point: str):
+    def __init__(self, point: str, costs: dict[str, Any] | None = None):
         self.point = point
+        self.costs = dict(costs or {})  # the architecture's costs, measured before the sweep
         self.node_id = ray.get_runtime_context().get_node_id()
         self.last_epoch = 0
         remove_orphaned_staging([scratch_dir(), None])
 
     def report(self, metrics: dict[str, Any], checkpoint: dict[str, Any] | None) -> None:
         self.last_epoch = metrics["epoch"]
-        metrics = {**metrics, "point": self.point, "node_id": self.node_id}
+        metrics = {**metrics, **self.costs, "point": self.point, "node_id": self.node_id}
         if checkpoint is None:
             tune.report(metrics)
             return
@@ -140,10 +143,13 @@ def run_trial(
     data: SegmentationData,
     points: dict[str, dict[str, Any]],
     fixed: dict[str, Any],
+    costs: dict[str, dict[str, Any]] | None = None,
     time_cpu_inference: bool = False,
 ) -> None:
-    """``time_cpu_inference`` is off by default: the runner times each architecture alone
-    after the sweep (sweeps/inference_pass.py). The trial's CPUs (threads, loader workers) and
+    """``costs``: label -> its architecture's costs measured before the sweep (sweeps/costs.py),
+    reported with every epoch; an architecture over a budget reports them once, with why, and
+    never trains. ``time_cpu_inference`` is off by default: the runner times each architecture
+    alone (sweeps/inference_pass.py). The trial's CPUs (threads, loader workers) and
     GPU share (its memory cap) are what Ray gave it: under ``--gpus-per-trial auto`` they
     differ by architecture (sweeps/packing.py)."""
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # one line per checkpoint is noise
@@ -153,7 +159,14 @@ def run_trial(
         with checkpoint.as_directory() as folder:
             resume = load_checkpoint(Path(folder) / CHECKPOINT_FILE)
     trial_config = resolve_trial_config(config, points, fixed)
-    reporter = TuneReporter(split_tune_config(config)[0])
+    label = split_tune_config(config)[0]
+    own_costs = reported((costs or {}).get(label, {}))
+    if own_costs.get(REJECTED):
+        nan, planned = float("nan"), TrialConfig.from_dict(trial_config).epochs
+        tune.report({"epoch": 0, "epochs_planned": planned, "val_miou": nan,
+                     "best_val_miou": nan, **own_costs, "point": label})
+        return
+    reporter = TuneReporter(label, own_costs)
     context = tune.get_context()
     granted = context.get_trial_resources().required_resources  # {"CPU": 4.0, "GPU": 0.5}
     from segmodels.training import train_trial  # Lightning: in the trial's process only

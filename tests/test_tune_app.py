@@ -353,3 +353,43 @@ def test_a_trial_is_named_by_its_label_not_rays_run_trial_id():
                                trial_id="a1b2c_00004")
     assert _trial_name(grid) == "deeplab/resnet18/aspp/aug"
     assert _trial_name(searched) == "unet/aug lr=0.0031 crop=64"
+
+
+def test_help_and_a_bad_flag_answer_without_importing_torch_or_ray():
+    # The parser is built from light modules (the registries' names, TrialConfig's defaults):
+    # torch and Ray load only once a sweep starts.
+    import subprocess
+    import time
+
+    app = Path(__file__).resolve().parents[1] / "tune_app.py"
+    for args, code in ((["--help"], 0), (["--epochs", "two"], 2)):
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-X", "importtime", str(app), *args],
+                              capture_output=True, text=True, timeout=60)
+        seconds = time.monotonic() - started
+        assert done.returncode == code, done.stderr[-2000:]
+        imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
+                    for line in done.stderr.splitlines() if line.startswith("import time:")}
+        assert "argparse" in imported
+        assert not imported & {"torch", "ray", "pytorch_lightning"}, args
+        assert seconds < 5, f"{args}: {seconds:.1f} s"
+
+
+def test_quiet_prints_the_ranking_and_errors_only(monkeypatch, tmp_path, capsys):
+    from data_helpers import make_tiny
+
+    from sweeps import runner
+
+    def chatty_run(prepared):
+        print("a progress line")
+        return []
+
+    data = make_tiny(tmp_path / "mine")
+    monkeypatch.setattr(runner, "run", chatty_run)
+    code, output = _run(capsys, "--grid", "smoke", "--data", str(data), "--crop-size", "32",
+                        "--batch-size", "2", "--storage", str(tmp_path / "runs"), "--no-report",
+                        "--quiet")
+    assert code == 0, output
+    assert "Ranking" in output and "Constant-prediction baseline" in output
+    for chatter in ("a progress line", "data:", "SYNTHETIC", "TensorBoard:"):
+        assert chatter not in output

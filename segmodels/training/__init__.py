@@ -1,7 +1,8 @@
 """The training wing: one trial, from a configuration and decoded data to checkpoints and rows.
 
 - ``config``: ``TrialConfig``, the one authority on a trial's settings, and their merge.
-- ``losses``, ``optim``: the registries of losses, optimizers and learning-rate schedules.
+- ``losses``, ``optim``: the registries of losses, optimizers and learning-rate schedules;
+  ``loss_modules``: the torch modules that wrap a loss.
 - ``precision``: what ``precision=auto`` and ``memory_format=auto`` resolve to on a device.
 - ``batches``: how an epoch's crops are cut into batches (never a batch of one).
 - ``crops_cpu``, ``crops_device``: the two paths of training crops and augmentation, the CPU
@@ -14,7 +15,9 @@
 
 ``module`` and ``trial`` import Lightning, ``crops_cpu`` albumentations, ``crops_device``
 kornia: their names load on first use, so a program that only reads configurations, checks a
-sweep or writes a report (the CLI's driver, ``analysis``) does not pay for them.
+sweep or writes a report (the CLI's driver, ``analysis``) does not pay for them. The names
+that need torch load on first use too: the configuration, the registries' names and the
+checkpoint file names come without it (the CLI's parser, the storage contract).
 """
 
 from __future__ import annotations
@@ -22,8 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from segmodels.training import config, device_data
-from segmodels.training.batches import EpochBatches, batch_sizes, training_batch_size
+from segmodels.training import config
 from segmodels.training.checkpoint import (
     CHECKPOINT_FILE,
     IMAGE_CONFUSIONS,
@@ -37,7 +39,6 @@ from segmodels.training.checkpoint import (
     save_image_confusions,
 )
 from segmodels.training.config import TrialConfig, check_value, parse_value, trial_settings
-from segmodels.training.eval_batches import ValidationBatches, image_confusions, pixels_per_batch
 from segmodels.training.losses import (
     LOSSES,
     NEEDS_CLASS_WEIGHTS,
@@ -45,23 +46,42 @@ from segmodels.training.losses import (
     class_weights,
     list_losses,
 )
-from segmodels.training.normalize import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    normalize_image,
-    normalize_tensor,
-)
 from segmodels.training.optim import LR_SCHEDULERS, OPTIMIZERS
-from segmodels.training.precision import FP32_ON_GPU, resolve_memory_format, resolve_precision
 
 if TYPE_CHECKING:
-    from segmodels.training import trial
+    from segmodels.training import device_data, trial
+    from segmodels.training.batches import EpochBatches, batch_sizes, training_batch_size
     from segmodels.training.crops_cpu import CropDataset, seed_crop_worker
     from segmodels.training.crops_device import DeviceCrops
+    from segmodels.training.eval_batches import (
+        ValidationBatches,
+        image_confusions,
+        pixels_per_batch,
+    )
     from segmodels.training.module import SegmentationModule
+    from segmodels.training.normalize import (
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        normalize_image,
+        normalize_tensor,
+    )
+    from segmodels.training.precision import (
+        FP32_ON_GPU,
+        resolve_memory_format,
+        resolve_precision,
+    )
     from segmodels.training.trial import LocalReporter, Reporter, loader_settings, train_trial
 
+_SUBMODULES = ("device_data", "trial")  # loaded on first use, like the names below
 _LOADED_ON_USE = {
+    **dict.fromkeys(("EpochBatches", "batch_sizes", "training_batch_size"),
+                    "segmodels.training.batches"),
+    **dict.fromkeys(("ValidationBatches", "image_confusions", "pixels_per_batch"),
+                    "segmodels.training.eval_batches"),
+    **dict.fromkeys(("IMAGENET_MEAN", "IMAGENET_STD", "normalize_image", "normalize_tensor"),
+                    "segmodels.training.normalize"),
+    **dict.fromkeys(("FP32_ON_GPU", "resolve_memory_format", "resolve_precision"),
+                    "segmodels.training.precision"),
     "CropDataset": "segmodels.training.crops_cpu",
     "seed_crop_worker": "segmodels.training.crops_cpu",
     "DeviceCrops": "segmodels.training.crops_device",
@@ -74,9 +94,10 @@ _LOADED_ON_USE = {
 
 
 def __getattr__(name: str) -> Any:
-    """The names that import Lightning, albumentations or kornia, loaded when first asked for."""
-    if name == "trial":
-        return importlib.import_module("segmodels.training.trial")
+    """The names that import torch, Lightning, albumentations or kornia, loaded when first
+    asked for."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"segmodels.training.{name}")
     if name in _LOADED_ON_USE:
         return getattr(importlib.import_module(_LOADED_ON_USE[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,9 @@
 """Trial checkpoints: a plain dict of tensors and Python values, loaded with
 ``torch.load(weights_only=True)`` so a checkpoint file can never execute code.
 
-A checkpoint carries its ``TrialConfig`` so it alone rebuilds its model.
+A checkpoint carries its ``TrialConfig`` so it alone rebuilds its model. torch loads when a
+checkpoint is written or read: the file names here are read without it (the storage contract,
+the CLI).
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
-import torch
-from torch import nn
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 from segmodels.classes import NUM_CLASSES
 from segmodels.errors import SegsweepError
@@ -46,6 +50,8 @@ def _write_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> Pa
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write atomically (temp file + rename) so a crash never leaves a half-written checkpoint."""
+    import torch
+
     return _write_atomically(path, lambda f: torch.save(
         {"format": FORMAT, "version": VERSION, **state}, f))
 
@@ -85,6 +91,8 @@ def load_image_confusions(path: str | Path) -> np.ndarray | None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    import torch
+
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_FILE

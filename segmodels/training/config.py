@@ -3,7 +3,8 @@
 ``TrialConfig`` is the one authority on a trial's settings: which keys exist, their types, their
 valid values (read from the registries), how CLI text becomes a typed value, and how a trial's
 settings are merged from their sources (``trial_settings``). Grids, the CLI, the runner, the
-trainable and the report all go through it.
+trainable and the report all go through it. The models' registry (torch) loads when a model key
+is checked: the CLI's parser reads the defaults and the other choices without it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import Any
 
 from segmodels.classes import CLASS_NAMES, NUM_CLASSES
 from segmodels.errors import ConfigError
-from segmodels.models import architecture, list_archs, list_backbones, list_encoders, list_models
 from segmodels.training.losses import list_losses
 from segmodels.training.optim import LR_SCHEDULERS, OPTIMIZERS
 
@@ -111,6 +111,8 @@ class TrialConfig:
     @property
     def architecture(self) -> str:
         """The network this configuration builds (``segmodels.models.architecture``)."""
+        from segmodels.models import architecture
+
         return architecture(self.model, **self.model_args())
 
     def network_key(self) -> str:
@@ -141,12 +143,23 @@ def trial_settings(fixed: Mapping[str, Any], point: Mapping[str, Any],
     return {**(defaults or {}), **fixed, **point, **(searched or {})}
 
 
+def _models_list(name: str) -> Callable[[], Collection[str]]:
+    """A listing of the models' registry, read when first asked for (it imports torch)."""
+    def read() -> Collection[str]:
+        from segmodels import models
+
+        return getattr(models, name)()
+
+    return read
+
+
 # Keys whose values come from a registry or a fixed list: the one list of each.
 CHOICES: dict[str, Callable[[], Collection[str]]] = {
-    "model": list_models,
-    "backbone": list_backbones,
-    "arch": list_archs,
-    "encoder": list_encoders,  # accepts timm's tu-NAME too; lists smp's and says where timm's are
+    "model": _models_list("list_models"),
+    "backbone": _models_list("list_backbones"),
+    "arch": _models_list("list_archs"),
+    # accepts timm's tu-NAME too; lists smp's and says where timm's are
+    "encoder": _models_list("list_encoders"),
     "loss": list_losses,
     "optimizer": lambda: list(OPTIMIZERS),
     "lr_scheduler": lambda: list(LR_SCHEDULERS),

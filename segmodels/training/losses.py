@@ -9,26 +9,35 @@
 - ``dice``, ``focal``, ``lovasz``: segmentation-models-pytorch's multiclass losses.
 - ``ce+dice``, ``ce+focal``, ``ce+lovasz``: each summed with cross-entropy.
 
-Every loss skips the pixels whose mask is ``IGNORE_INDEX`` (255).
+Every loss skips the pixels whose mask is ``IGNORE_INDEX`` (255). torch loads when a loss is
+built (the modules that wrap losses are in ``loss_modules``), so the CLI's parser and the
+checks read the names without it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from segmodels.classes import IGNORE_INDEX
 from segmodels.errors import ConfigError
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 
 def _ce(weights: torch.Tensor | None) -> nn.Module:
+    from torch import nn
+
     return nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
 
 
 def _weighted_ce(weights: torch.Tensor | None) -> nn.Module:
+    from torch import nn
+
     return nn.CrossEntropyLoss(weight=weights, ignore_index=IGNORE_INDEX)
 
 
@@ -50,35 +59,13 @@ def _lovasz(weights: torch.Tensor | None) -> nn.Module:
     return LovaszLoss("multiclass", ignore_index=IGNORE_INDEX)
 
 
-class SumLoss(nn.Module):
-    """The sum of several losses of the same (logits, masks)."""
-
-    def __init__(self, *losses: nn.Module):
-        super().__init__()
-        self.losses = nn.ModuleList(losses)
-
-    def forward(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        return sum(loss(logits, masks) for loss in self.losses)
-
-
-class NoLabelSafe(nn.Module):
-    """A loss that is 0, with zero gradients, for a batch whose pixels are all unlabelled (255,
-    accepted in masks): a mean over no pixels is 0/0, NaN, and would end the trial as diverged.
-    Branch-free, so a GPU never waits on the question: such a batch is scored against class 0
-    everywhere and multiplied by 0."""
-
-    def __init__(self, loss: nn.Module):
-        super().__init__()
-        self.loss = loss
-
-    def forward(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        labelled = (masks != IGNORE_INDEX).any()
-        masks = torch.where(labelled, masks, torch.zeros_like(masks))
-        return self.loss(logits, masks) * labelled
-
-
 def _with_ce(other: Callable[[torch.Tensor | None], nn.Module]):
-    return lambda weights: SumLoss(_ce(weights), other(weights))
+    def build(weights: torch.Tensor | None) -> nn.Module:
+        from segmodels.training.loss_modules import SumLoss
+
+        return SumLoss(_ce(weights), other(weights))
+
+    return build
 
 
 LOSSES: dict[str, Callable[[torch.Tensor | None], nn.Module]] = {
@@ -101,6 +88,10 @@ def list_losses() -> list[str]:
 def build_loss(name: str, num_classes: int,
                class_weights: Sequence[float] | None = None) -> nn.Module:
     """The loss ``name`` as a module taking (logits (N, K, H, W), masks (N, H, W))."""
+    import torch
+
+    from segmodels.training.loss_modules import NoLabelSafe
+
     if name not in LOSSES:
         raise ConfigError(f"unknown loss {name!r}; supported: {', '.join(LOSSES)}")
     weights = None

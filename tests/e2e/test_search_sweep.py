@@ -94,16 +94,18 @@ def test_an_optuna_sweep_killed_and_resumed_reports_every_trial_by_its_values(
 
 def _the_study_holds_every_trial_and_none_running(exp: Path, trials, rows) -> None:
     """The Optuna study (sweeps/optuna_store.py) after the kill and --resume: each trial
-    COMPLETE with its last val mIoU, none left RUNNING (the kill's are marked FAIL)."""
+    COMPLETE with its best epoch's val mIoU under the objective's name, none left RUNNING (the
+    kill's are marked FAIL)."""
     import optuna
     from optuna.trial import TrialState
 
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{exp / 'optuna.db'}")
     assert TrialState.RUNNING not in {t.state for t in study.trials}, study.trials
-    values = {(t.params["point"], t.params["lr"]): t.value for t in study.trials
+    assert study.metric_names == ["miou"]
+    values = {(t.user_attrs["label"], t.params["lr"]): t.value for t in study.trials
               if t.state == TrialState.COMPLETE}
     assert values == pytest.approx({(t.config["point"], t.config["lr"]):
-                                    rows[t.folder][-1]["val_miou"] for t in trials})
+                                    max(r["val_miou"] for r in rows[t.folder]) for t in trials})
 
 
 def _every_trial_is_plotted(exp: Path, names: set[str], out: Path, monkeypatch) -> None:
@@ -124,3 +126,84 @@ def _every_trial_is_plotted(exp: Path, names: set[str], out: Path, monkeypatch) 
     (figure,) = PLOTS["overview"](PlotContext(load_experiment(exp), out))
     assert figure.written and names <= set(drawn), (names, drawn)
     assert (exp / "report" / figure.path.name).is_file()  # the report has it too
+
+
+def _cpu_ms_between_the_fastest_and_slowest(width: int, height: int) -> float:
+    """A CPU budget some homework architectures meet and some do not: the geometric mean of
+    the fastest and the slowest, timed here as the sweep times them (alone, one thread)."""
+    import math
+
+    from sweeps.grids import load_grid
+    from sweeps.inference_pass import time_architectures
+
+    fixed = {"inference_width": width, "inference_height": height, "inference_repeats": 1}
+    timed = time_architectures(load_grid("homework").by_label(), fixed, threads=1)
+    figures = [t["ms"] for t in timed.values()]
+    return math.sqrt(min(figures) * max(figures))
+
+
+def test_a_budgeted_search_never_trains_an_architecture_over_it_and_fronts_the_rest(
+        tmp_path, tiny_dataset_dir):
+    """--objective miou --objective cpu_ms --max-cpu-ms X on the homework grid: each
+    architecture measured once before training, those over X rejected (never trained, listed
+    in the report), the report's front the non-dominated trials within X, and a --resume
+    measures nothing again."""
+    budget = round(_cpu_ms_between_the_fastest_and_slowest(64, 48), 1)
+    args = ["--grid", "homework", "--name", "budget", "--data", str(tiny_dataset_dir),
+            "--search", "optuna", "--num-samples", "3", "--objective", "miou",
+            "--objective", "cpu_ms", "--max-cpu-ms", str(budget), "--epochs", "2",
+            "--crop-size", "32", "--batch-size", "4", "--inference-repeats", "1",
+            "--inference-size", "64x48", "--cpus-per-trial", "1", "--num-cpus", "2",
+            "--no-dashboard", "--storage", str(tmp_path / "runs")]
+    exp = tmp_path / "runs" / "budget"
+    code, output, _ = run_app(args, tmp_path / "search.log")
+    assert code == 0, output[-4000:]
+    assert "scheduler FIFO (the default with several objectives" in output
+    assert output.count("Measuring cpu_ms") == 1
+
+    costs = json.loads((exp / "costs.json").read_text())
+    assert len(costs) == 14  # every combination of the homework grid's axes
+    over = {label for label, c in costs.items() if c["cpu_ms"] > budget}
+    assert over and over != set(costs), (budget, costs)
+    assert {label for label, c in costs.items() if c["rejected"]} == over
+    assert f"rejected, never trained: {sorted(over)[0]}" in output or any(
+        f"rejected, never trained: {label}" in output for label in over)
+
+    table = pd.read_csv(exp / "report" / "trials.csv")
+    points = {t.trial_id: t.config["point"] for t in ray_state.read_trials(exp)}
+    table["point"] = table["trial_id"].map(points)
+    assert len(table) >= 3 + len(set(load_homework()) - over)
+    for _, row in table[table["point"].isin(over)].iterrows():  # proposed, never trained
+        assert row["status"] == "REJECTED", row.to_dict()
+        folder = next(exp.glob(f"{row['trial_id']}_*"))
+        assert not list(folder.glob("checkpoint_*")), folder
+    trained = table[table["status"] != "REJECTED"]
+    assert len(trained) and (trained["inference_ms_cpu"] <= budget).all()
+
+    # the report's front is the brute-force non-dominated set of the trained trials
+    def dominated(a, b) -> bool:  # b dominates a
+        return (b.best_val_miou >= a.best_val_miou and b.inference_ms_cpu <= a.inference_ms_cpu
+                and (b.best_val_miou > a.best_val_miou
+                     or b.inference_ms_cpu < a.inference_ms_cpu))
+
+    rows = list(trained.itertuples())
+    expected = {a.trial_id for a in rows if not any(dominated(a, b) for b in rows)}
+    front = pd.read_csv(exp / "report" / "front.csv")
+    assert set(front["trial_id"]) == expected
+    page = (exp / "report" / "report.html").read_text()
+    assert "Search within a budget" in page and sorted(over)[0] in page
+
+    import optuna
+
+    study = optuna.load_study(study_name="budget", storage=f"sqlite:///{exp / 'optuna.db'}")
+    assert study.metric_names == ["miou", "cpu_ms"]
+
+    code, output, _ = run_app([*args, "--resume"], tmp_path / "resumed.log")
+    assert code == 0, output[-4000:]
+    assert "Measuring" not in output  # every architecture's figures were kept
+
+
+def load_homework() -> list[str]:
+    from sweeps.grids import load_grid
+
+    return load_grid("homework").labels

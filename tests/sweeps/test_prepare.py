@@ -18,7 +18,8 @@ def _record(prepared, saved: bool = True) -> None:
     """The sweep's record, and (``saved``) Tune's first save after it."""
     write_sweep_record(prepared.settings, prepared.grid, prepared.fixed, prepared.data,
                        scheduler_reason=prepared.scheduler_reason,
-                       resources={"cpu": 1, "gpu": 0}, cluster={"CPU": 2})
+                       resources={"cpu": 1, "gpu": 0}, cluster={"CPU": 2},
+                       search_points=prepared.search_points)
     if saved:
         saved_by_tune(Path(prepared.settings.experiment_path()))
 
@@ -475,3 +476,63 @@ def test_a_grid_over_a_thousand_trials_needs_confirming_and_checks_in_linear_tim
                                  overrides={"crop_size": 64, "batch_size": 4}))
     configs = {label: prepared.trial_config(label) for label in prepared.grid.labels}
     assert len(configs) == 10_000 and time.perf_counter() - start < 30
+
+
+def test_several_objectives_run_fifo_and_refuse_asha(tmp_path, tiny_dataset_dir):
+    prepared = prepare(_settings(tmp_path, tiny_dataset_dir, search="optuna",
+                                 objectives=["miou", "cpu_ms"]))
+    assert prepared.settings.scheduler == "fifo"
+    assert "ASHA ranks trials by one metric" in prepared.scheduler_reason
+    with pytest.raises(SweepError, match="--scheduler asha with objectives miou, size_mb: "
+                                         "ASHA ranks trials by one metric"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, search="optuna", scheduler="asha",
+                          objectives=["miou", "size_mb"], name="other"))
+
+
+def test_gpu_latency_without_a_gpu_is_refused_before_anything_runs(tmp_path, tiny_dataset_dir,
+                                                                    monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for flags in ({"objectives": ["miou", "gpu_ms"]}, {"budgets": {"gpu_ms": 5.0}}):
+        with pytest.raises(SweepError, match="no CUDA GPU to time the architectures on"):
+            prepare(_settings(tmp_path, tiny_dataset_dir, **flags))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_grid_file_sets_objectives_budget_and_search_ranges(tmp_path, tiny_dataset_dir):
+    grid = tmp_path / "g.yaml"
+    grid.write_text("objectives: [miou, size_mb]\nbudget: {size_mb: 20}\n"
+                    "search:\n  weight_decay: [1.0e-6, 1.0e-2, log]\n"
+                    "axes:\n  model: [unet, deeplab]\n  backbone: [mobilenet_v3_small]\n")
+    prepared = prepare(_settings(tmp_path, tiny_dataset_dir, grid=str(grid), search="optuna",
+                                 budgets={"size_mb": 30.0}))
+    assert prepared.settings.objectives == ["miou", "size_mb"]
+    assert prepared.settings.budgets == {"size_mb": 30.0}  # the flag wins
+    assert set(prepared.space.ranges) == {"weight_decay"}
+    assert prepared.space.axes == {"model": ["unet", "deeplab"]}
+    with pytest.raises(SweepError, match="search: names ranges for --search optuna"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, grid=str(grid), name="grid-search"))
+    grid.write_text("objectives: [size_mb]\naxes:\n  model: [unet]\n")
+    with pytest.raises(GridError, match="add --objective miou"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, grid=str(grid), name="other"))
+    grid.write_text("budget: {miou: 0.5}\naxes:\n  model: [unet]\n")
+    with pytest.raises(GridError, match="budget: 'miou': budgets exist for"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, grid=str(grid), name="other"))
+
+
+def test_a_resumed_search_keeps_its_objectives_and_proposable_models(tmp_path,
+                                                                     tiny_dataset_dir):
+    prepared = prepare(_settings(tmp_path, tiny_dataset_dir, grid="homework", search="optuna",
+                                 objectives=["miou", "cpu_ms"], budgets={"cpu_ms": 30.0}))
+    _record(prepared)
+    resumed = prepare(_settings(tmp_path, tiny_dataset_dir, grid="homework", resume=True))
+    assert resumed.settings.objectives == ["miou", "cpu_ms"]
+    assert resumed.settings.budgets == {"cpu_ms": 30.0}
+    assert resumed.points.keys() == prepared.points.keys()
+    with pytest.raises(SweepError, match="with its own objectives \\(miou, cpu_ms\\); drop"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, grid="homework", resume=True,
+                          objectives=["miou"]))
+    with pytest.raises(SweepError, match="with its own budgets"):
+        prepare(_settings(tmp_path, tiny_dataset_dir, grid="homework", resume=True,
+                          budgets={"cpu_ms": 10.0}))

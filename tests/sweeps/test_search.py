@@ -1,5 +1,4 @@
 import pytest
-from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from sweeps import search
@@ -15,17 +14,41 @@ def test_schedulers_by_name():
         search.make_scheduler("hyperband", epochs=20)
 
 
-def test_optuna_space_is_categorical_point_not_grid_search():
-    space = search.optuna_space(["a", "b"], [128, 256])
-    assert isinstance(space["point"], tune.search.sample.Categorical)
-    assert isinstance(space["lr"], tune.search.sample.Float)
-    assert space["crop_size"].categories == [128, 256]
-
-
 def test_optuna_is_seeded_with_every_grid_point_at_the_defaults():
-    searcher = search.optuna_searcher(["a", "b", "c"], default_lr=1e-3, default_crop=256)
-    assert searcher._points_to_evaluate == [
-        {"point": label, "lr": 1e-3, "crop_size": 256} for label in ("a", "b", "c")]
+    from sweeps.grids import load_grid
+    from sweeps.search_space import build_space
+
+    grid = load_grid("homework")
+    space = build_space(grid, [128, 256])
+    seeds = [space.seed(p, 1e-3, 256) for p in grid.points]
+    searcher = search.optuna_searcher(space, seeds, objectives=["miou"], budgets={}, costs={})
+    assert searcher._points_to_evaluate == seeds
+    assert seeds[0] == {"model": "unet", "augment": False, "lr": 1e-3, "crop_size": 256}
+    assert searcher.metric == "best_val_miou" and searcher.mode == "max"
+
+
+def test_several_objectives_are_a_list_of_metrics_and_modes():
+    from sweeps.grids import load_grid
+    from sweeps.search_space import build_space
+
+    space = build_space(load_grid("homework"), [128])
+    searcher = search.optuna_searcher(space, [], objectives=["miou", "cpu_ms", "size_mb"],
+                                      budgets={}, costs={})
+    assert searcher.metric == ["best_val_miou", "inference_ms_cpu", "size_mb"]
+    assert searcher.mode == ["max", "min", "min"]
+
+
+def test_several_objectives_default_to_fifo():
+    scheduler, why = search.resolve_scheduler("optuna", None, None, multi_objective=True)
+    assert scheduler == "fifo" and "ASHA ranks trials by one metric" in why
+    assert search.resolve_scheduler("optuna", None, None)[0] == "asha"
+
+
+def test_the_label_leaves_out_the_axes_it_names():
+    config = {"point": "deeplab/resnet18/aspp/aug", "model": "deeplab", "backbone": "resnet18",
+              "aspp": True, "augment": True, "lr": 0.0031, "crop_size": 64}
+    assert search.trial_label(config) == "deeplab/resnet18/aspp/aug lr=0.0031 crop=64"
+    assert search.split_tune_config(config)[1] == {"lr": 0.0031, "crop_size": 64}
 
 
 def test_crop_choices_fit_the_smallest_image():

@@ -4,19 +4,23 @@ without Ray running: what each store gets, where it lives, and what a user is to
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import ray.cloudpickle as pickle  # as Ray writes tuner.pkl
 from ray_state_helpers import saved_by_tune
+from wandb_records import finished_records, run_history, run_summary
 
 import tune_app
 from sweeps import optuna_store, search, tracking
 from sweeps.settings import SweepError, SweepSettings
+from sweeps.storage import CHECKPOINT_FILE, CHECKPOINT_PREFIX, META_FILE
 
 POINTS = {"unet/aug": {"model": "unet", "augment": True},
           "deeplab/resnet18": {"model": "deeplab", "backbone": "resnet18", "aspp": True}}
@@ -94,7 +98,7 @@ def test_trackers_get_the_resolved_settings_not_the_point_label():
 
 
 class _Trial(SimpleNamespace):
-    """What Ray's MLflow callback reads of a trial."""
+    """What Ray's MLflow and W&B callbacks read of a trial (``path``: its storage folder)."""
 
     __hash__ = object.__hash__
 
@@ -115,7 +119,8 @@ def test_mlflow_gets_a_run_per_trial_kept_across_a_resume(monkeypatch, tmp_path)
                                          experiment_name="s"))  # as Ray keeps it in tuner.pkl
     first = pickle.loads(stored)
     first.setup()
-    trial = _Trial(trial_id="t1", config=dict(config), evaluated_params=dict(config))
+    trial = _Trial(trial_id="t1", config=dict(config), evaluated_params=dict(config),
+                   path=str(tmp_path), last_result={})
     first.log_trial_start(trial)
     assert trial.config == config  # the trial gets its own config back
     first.log_trial_result(1, trial, {"training_iteration": 1, "val_miou": 0.25})
@@ -124,7 +129,8 @@ def test_mlflow_gets_a_run_per_trial_kept_across_a_resume(monkeypatch, tmp_path)
     resumed = pickle.loads(stored)
     resumed.set_state(state)
     resumed.setup()
-    again = _Trial(trial_id="t1", config=dict(config), evaluated_params=dict(config))
+    again = _Trial(trial_id="t1", config=dict(config), evaluated_params=dict(config),
+                   path=str(tmp_path), last_result={})
     resumed.log_trial_start(again)
     resumed.log_trial_result(2, again, {"training_iteration": 2, "val_miou": 0.5})
     resumed.log_trial_end(again)
@@ -139,6 +145,285 @@ def test_mlflow_gets_a_run_per_trial_kept_across_a_resume(monkeypatch, tmp_path)
     assert [(m.step, m.value) for m in history] == [(1, 0.25), (2, 0.5)]
 
 
+# A reported row as Tune stores it in result.json: the trial's metrics and Ray's bookkeeping.
+ROW = {"train_loss": 0.9, "val_loss": 1.1, "val_miou": 0.25, "val_iou_water": 0.5,
+       "val_confusion": [[3, 1], [0, 2]], "lr": 1e-3, "epoch": 2, "epochs_planned": 3,
+       "best_val_miou": 0.25, "best_epoch": 2, "train_minutes": 0.1, "params": 1234,
+       "inference_ms_cpu": float("nan"), "hostname": "h", "pid": 42, "point": "unet/aug",
+       "node_id": "abc", "timestamp": 1, "checkpoint_dir_name": "checkpoint_000001",
+       "should_checkpoint": True, "done": False, "training_iteration": 2, "trial_id": "t1",
+       "date": "2026-01-01", "time_this_iter_s": 1.0, "time_total_s": 2.0, "node_ip": "1.2.3.4",
+       "config": {"point": "unet/aug"}, "time_since_restore": 2.0, "iterations_since_restore": 2}
+METRICS = {"train_loss", "val_loss", "val_miou", "val_iou_water", "lr", "epoch",
+           "epochs_planned", "best_val_miou", "best_epoch", "train_minutes", "params"}
+
+
+def test_trackers_get_the_trials_metrics_without_rays_bookkeeping():
+    from sweeps.tune_callbacks import trial_metrics
+
+    metrics = trial_metrics(ROW)
+    assert set(metrics) == METRICS  # no pid, hostname, node, config/..., done, times, ids
+    assert metrics["val_miou"] == 0.25 and metrics["epoch"] == 2
+
+
+def _checkpoint(trial_dir: Path, epoch: int, val_miou: float) -> Path:
+    """A kept checkpoint folder as the trainable writes it."""
+    folder = trial_dir / f"{CHECKPOINT_PREFIX}{epoch - 1:06d}"
+    folder.mkdir(parents=True)
+    (folder / CHECKPOINT_FILE).write_bytes(b"weights")
+    row = {"epoch": epoch, "val_miou": val_miou}
+    (folder / META_FILE).write_text(json.dumps({**row, "point": "unet/aug", "row": row}))
+    return folder
+
+
+def test_the_best_checkpoint_is_the_best_epochs_else_the_highest_kept(tmp_path):
+    from sweeps.tune_callbacks import best_checkpoint
+
+    best, latest = _checkpoint(tmp_path, 2, 0.5), _checkpoint(tmp_path, 4, 0.3)
+    (tmp_path / f"{CHECKPOINT_PREFIX}000009").mkdir()  # a copy cut short: no candidate
+    assert best_checkpoint(tmp_path, 2) == best
+    assert best_checkpoint(tmp_path, 3) == best  # its best epoch's folder is gone
+    assert best_checkpoint(tmp_path, 4) == latest
+    assert best_checkpoint(tmp_path / "none", 2) is None
+
+
+def _mlflow_runs(uri: str, name: str = "s") -> dict:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name(name).experiment_id])
+    return {run.data.tags["trial_name"]: run for run in runs}
+
+
+def test_mlflow_runs_hold_tags_metrics_the_best_checkpoint_and_how_each_trial_ended(
+        monkeypatch, tmp_path):
+    """Three trials: one finishes, one fails, one is stopped by Ctrl-C (KILLED) and resumed
+    into the same run, which then runs again and finishes. Artifacts go to the sweep's store
+    folder, not to ./mlruns."""
+    pytest.importorskip("mlflow")
+    from mlflow import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    settings = SweepSettings(storage=str(tmp_path / "runs"), name="s", trackers=["mlflow"])
+    tags = {"grid": "g", "search": "grid", "scheduler": "fifo", "synthetic_data": "yes"}
+    [_, callback] = tracking.new_sweep_callbacks(settings, FIXED, POINTS, tags=tags)
+    uri = tracking.mlflow_uri(settings)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # Ray's setup sets it: restored after
+    stored = pickle.dumps(callback)  # as Ray keeps it in tuner.pkl
+    callback.setup()
+    config = {"point": "unet/aug", "lr": 0.003, "crop_size": 64}
+    trials = {}
+    for name in ("done", "failed", "stopped"):
+        folder = tmp_path / "runs" / "s" / name
+        _checkpoint(folder, 1, 0.25)
+        trials[name] = _Trial(trial_id=name, config=dict(config), evaluated_params=dict(config),
+                              path=str(folder), last_result={"best_epoch": 1})
+        callback.log_trial_start(trials[name])
+        callback.log_trial_result(1, trials[name], {**ROW, "epoch": 1, "training_iteration": 1})
+    callback.log_trial_end(trials["done"])
+    callback.log_trial_end(trials["failed"], failed=True)
+    state = callback.get_state()
+    callback.on_experiment_end(list(trials.values()))  # Ctrl-C: Tune ends the experiment
+
+    client = MlflowClient(uri)
+    runs = _mlflow_runs(uri)
+    assert {name: runs[f"run_trial_{name}"].info.status for name in trials} == {
+        "done": "FINISHED", "failed": "FAILED", "stopped": "KILLED"}
+    for run in runs.values():
+        assert {k: run.data.tags[k] for k in tags} == tags
+        assert set(run.data.metrics) == METRICS
+    done = runs["run_trial_done"].info
+    assert done.artifact_uri.startswith((tmp_path / "runs" / "s").as_uri())
+    assert [a.path for a in client.list_artifacts(done.run_id, "best_checkpoint")] == [
+        f"best_checkpoint/{CHECKPOINT_FILE}", f"best_checkpoint/{META_FILE}"]
+    assert not (tmp_path / "mlruns").exists()
+    assert client.list_artifacts(runs["run_trial_stopped"].info.run_id) == []
+
+    resumed = pickle.loads(stored)  # --resume: Ray's stored callback and its saved state
+    resumed.set_state(state)
+    resumed.setup()
+    again = trials["stopped"]
+    resumed.log_trial_start(again)
+    assert _mlflow_runs(uri)["run_trial_stopped"].info.status == "RUNNING"
+    resumed.log_trial_result(2, again, {**ROW, "training_iteration": 2})
+    resumed.log_trial_end(again)
+    resumed.on_experiment_end([again])
+    run = _mlflow_runs(uri)["run_trial_stopped"]
+    assert len(_mlflow_runs(uri)) == 3 and run.info.status == "FINISHED"
+    history = client.get_metric_history(run.info.run_id, "epoch")
+    assert [(m.step, m.value) for m in history] == [(1, 1.0), (2, 2.0)]
+    assert client.list_artifacts(run.info.run_id, "best_checkpoint")
+
+
+def test_artifacts_are_optional(monkeypatch, tmp_path):
+    pytest.importorskip("mlflow")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    settings = SweepSettings(storage=str(tmp_path), name="s", trackers=["mlflow", "wandb"],
+                             tracker_artifacts=False)
+    callbacks = tracking.new_sweep_callbacks(settings, FIXED, POINTS, tags={})
+    assert [cb.artifacts for cb in callbacks[1:]] == [False, False]
+
+
+def test_a_callback_an_earlier_version_pickled_resumes_without_artifacts(monkeypatch, tmp_path):
+    pytest.importorskip("mlflow")
+    pytest.importorskip("wandb")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    settings = SweepSettings(storage=str(tmp_path), name="s", trackers=["mlflow", "wandb"])
+    for callback in tracking.new_sweep_callbacks(settings, FIXED, POINTS, tags={})[1:]:
+        del callback.artifacts, callback._open  # as pickled before they existed
+        restored = pickle.loads(pickle.dumps(callback))
+        assert (restored.artifacts, restored._open) == (False, set())
+
+
+def test_runs_are_tagged_from_the_sweeps_record(tmp_path, tiny_dataset_dir):
+    from sweeps.prepare import prepare
+    from sweeps.record import write_sweep_record
+
+    prepared = prepare(SweepSettings(grid="smoke", data=str(tiny_dataset_dir),
+                                     storage=str(tmp_path), overrides={"crop_size": 64}))
+    assert tracking.sweep_tags(prepared.settings)["synthetic_data"] == "no"  # no record yet
+    write_sweep_record(prepared.settings, prepared.grid, prepared.fixed, prepared.data,
+                       scheduler_reason="", resources={"cpu": 1, "gpu": 0}, cluster={"CPU": 1})
+    assert tracking.sweep_tags(prepared.settings) == {
+        "grid": "smoke", "search": "grid", "scheduler": prepared.settings.scheduler,
+        "synthetic_data": "yes"}  # the tiny dataset is generated
+
+
+class _Queue(list):
+    """The queue Ray's W&B callback feeds a trial's actor with, as a list."""
+
+    put = list.append
+
+    def get(self):
+        return self.pop(0)
+
+
+def _wandb_files(root: Path) -> list[list]:
+    """The records of each offline run under ``root``, oldest run first."""
+    return [finished_records(run) for run in sorted((root / "wandb").glob("offline-run-*"))]
+
+
+def test_a_wandb_run_ends_as_its_trial_and_a_resume_continues_it(monkeypatch, tmp_path):
+    """Ray's W&B actor, as sweeps/tune_callbacks.py runs it, in this process: a run stopped by
+    Ctrl-C ends KILLED; the resumed trial's run has the same id (resume=allow), logs the
+    epochs after, and its best checkpoint as an artifact; W&B prints nothing."""
+    pytest.importorskip("wandb")
+    from sweeps.tune_callbacks import _QueueItem, _WandbRun
+
+    for key, value in {"WANDB_MODE": "offline", "WANDB_SILENT": "false",
+                       "WANDB_START_METHOD": "thread", "WANDB_DATA_DIR": str(tmp_path / "data"),
+                       "WANDB_CACHE_DIR": str(tmp_path / "cache"),
+                       "WANDB_CONFIG_DIR": str(tmp_path / "config")}.items():
+        monkeypatch.setenv(key, value)  # restored after: the actor sets some of them
+    monkeypatch.chdir(tmp_path)  # the actor moves into the trial's folder
+    best = _checkpoint(tmp_path / "trial", 1, 0.25)
+    init = {"id": "t1", "name": "unet/aug", "project": "p", "group": "s", "resume": "allow",
+            "dir": str(tmp_path), "tags": ["grid=g"], "config": {"model": "unet"}}
+    stopped = _Queue([(_QueueItem.RESULT, {"val_miou": 0.25, "training_iteration": 1}),
+                      (_QueueItem.END, "KILLED")])
+    _WandbRun(str(tmp_path), stopped, [], [], **init).run()
+    resumed = _Queue([(_QueueItem.RESULT, {"val_miou": 0.5, "training_iteration": 2}),
+                      (_QueueItem.CHECKPOINT, (str(best), "best_checkpoint-unet-aug-t1")),
+                      (_QueueItem.END, "FINISHED")])
+    _WandbRun(str(tmp_path), resumed, [], [], **init).run()
+
+    first, second = _wandb_files(tmp_path)
+    for records, exit_code, status in ((first, 130, "KILLED"), (second, 0, "FINISHED")):
+        [run] = [r.run for r in records if r.HasField("run")]
+        assert (run.run_id, run.resume, list(run.tags)) == ("t1", True, ["grid=g"])
+        [end] = [r.exit for r in records if r.HasField("exit")]
+        assert end.exit_code == exit_code
+        assert run_summary(records)["trial_status"] == status
+    steps = run_history(first) + run_history(second)
+    assert [(h["_step"], h["val_miou"]) for h in steps] == [(1, 0.25), (2, 0.5)]
+    assert all("training_iteration" not in h for h in steps)
+    [artifact] = [r.artifact for r in second if r.HasField("artifact")]
+    assert artifact.name == "best_checkpoint-unet-aug-t1" and artifact.type == "model"
+    assert sorted(m.path for m in artifact.manifest.contents) == [CHECKPOINT_FILE, META_FILE]
+
+
+def test_the_wandb_callback_tells_each_run_how_its_trial_ended(monkeypatch, tmp_path):
+    """What the driver sends each trial's W&B actor (Ray's actors replaced by queues): the
+    metrics, then the best checkpoint and the end; at a Ctrl-C, KILLED to the runs still open,
+    and a wait of STOP_SECONDS, not Ray's upload_timeout (30 minutes)."""
+    pytest.importorskip("wandb")
+    from ray.air.integrations.wandb import WandbLoggerCallback
+
+    from sweeps import tune_callbacks
+    from sweeps.tune_callbacks import STOP_SECONDS, TrialSettings, WandbCallback, _QueueItem
+
+    started, waits = {}, []
+
+    def start(self, trial, exclude_results, **init):
+        self._trial_queues[trial], self._trial_logging_actors[trial] = _Queue(), "actor"
+        started[trial.trial_id] = init
+
+    monkeypatch.setattr(WandbLoggerCallback, "_start_logging_actor", start)
+    monkeypatch.setattr(tune_callbacks, "collect_wandb_runs",
+                        lambda callback, timeout, kill_late: waits.append((timeout, kill_late)))
+    callback = WandbCallback(TrialSettings(FIXED, POINTS), tags={"grid": "g"}, project="p")
+    config = {"point": "unet/aug", "lr": 0.003, "crop_size": 64}
+    trials = {}
+    for name in ("done", "failed", "stopped"):
+        folder = tmp_path / name
+        _checkpoint(folder, 1, 0.25)
+        trials[name] = _Trial(trial_id=name, config=dict(config), evaluated_params=dict(config),
+                              path=str(folder), last_result={"best_epoch": 1},
+                              experiment_dir_name="s")
+        callback.log_trial_start(trials[name])
+        callback.log_trial_result(1, trials[name], ROW)
+    queues = {name: list(callback._trial_queues[trial]) for name, trial in trials.items()}
+    callback.log_trial_end(trials["done"])
+    callback.log_trial_end(trials["failed"], failed=True)
+    callback.on_experiment_end(list(trials.values()))
+
+    init = started["done"]
+    assert (init["id"], init["resume"], init["tags"]) == ("done", "allow", ["grid=g"])
+    assert init["config"]["model"] == "unet"  # the resolved settings
+    [(kind, row)] = queues["done"]
+    assert kind == _QueueItem.RESULT and set(row) == METRICS | {"training_iteration"}
+    ends = {name: list(callback._trial_queues[trial])[1:] for name, trial in trials.items()}
+    assert ends["done"] == [
+        (_QueueItem.CHECKPOINT, (str(tmp_path / "done" / f"{CHECKPOINT_PREFIX}000000"),
+                                 "best_checkpoint-run_trial_done-done")),
+        (_QueueItem.END, "FINISHED")]
+    assert ends["failed"][-1] == (_QueueItem.END, "FAILED")
+    assert ends["stopped"] == [(_QueueItem.END, "KILLED")]  # no upload after a Ctrl-C
+    assert waits == [(0, False), (0, False), (STOP_SECONDS, True)]
+
+
+def test_rays_wandb_callback_inside_is_what_ray_state_reads(monkeypatch, tmp_path):
+    """The W&B callback's private parts sweeps/tune_callbacks.py relies on, read through
+    sweeps/ray_state.py: the actor class it subclasses (and what its loop reads of it), the
+    queue items, each trial's queue and the wait for the actors."""
+    import inspect
+
+    import ray
+    from ray.air.integrations.wandb import WandbLoggerCallback
+
+    from sweeps import ray_state
+
+    module = "sweeps/ray_state.py"
+    monkeypatch.chdir(tmp_path)  # the actor moves into its trial's folder
+    try:
+        actor, item = ray_state.wandb_actor()
+        assert WandbLoggerCallback._logger_actor_cls is actor
+        assert "_logger_actor_cls" in inspect.getsource(WandbLoggerCallback._start_logging_actor)
+        assert {"RESULT", "CHECKPOINT", "END"} <= set(item.__members__)
+        made = actor(str(tmp_path), _Queue(), [], [], id="t1", name="n")
+        assert (made.queue, made.args, made.kwargs["id"]) == ([], (), "t1")
+        assert made._wandb.__name__ == "wandb"
+        callback = WandbLoggerCallback(project="p")
+        assert ray_state.wandb_queue(callback, _Trial(trial_id="t1")) is None
+        assert {"timeout", "kill_on_timeout"} <= set(
+            inspect.signature(callback._cleanup_logging_actors).parameters)
+    except Exception as exc:  # noqa: BLE001 - an upgrade may break it in any way
+        pytest.fail(f"Ray's W&B callback is not what {module} expects under Ray "
+                    f"{ray.__version__} ({type(exc).__name__}: {exc}); update {module} and "
+                    "sweeps/tune_callbacks.py's W&B run")
+
+
 def _study(url: str, name: str = "s"):
     import optuna
 
@@ -148,24 +433,28 @@ def _study(url: str, name: str = "s"):
 def test_a_resumed_optuna_search_does_not_queue_the_grid_points_again(tmp_path):
     from optuna.trial import TrialState
 
+    from sweeps.grids import Grid
+    from sweeps.search_space import build_space
+
     url = f"sqlite:///{tmp_path}/optuna.db"
-    labels = list(POINTS)
-    space = search.optuna_space(labels, [64, 96])
-    started = search.optuna_searcher(labels, 1e-3, 64, storage=url, study_name="s")
+    grid = Grid("g", list(POINTS.values()))
+    space = build_space(grid, [64, 96])
+    seeds = [space.seed(p, 1e-3, 64) for p in grid.points]
+    started = search.optuna_searcher(space, seeds, objectives=["miou"], budgets={}, costs={},
+                                     storage=url, study_name="s")
     stored = pickle.dumps(started)  # Ray keeps the searcher as built in tuner.pkl
-    started.set_search_properties(None, None, space)
-    assert started.suggest("a") == {"point": labels[0], "lr": 1e-3, "crop_size": 64}
+    started.set_search_properties(None, None, {})
+    assert started.suggest("a")["point"] == grid.labels[0]
     # --resume: Ray sets the stored searcher up again, then restores its saved state
-    pickle.loads(stored).set_search_properties(None, None, space)
+    pickle.loads(stored).set_search_properties(None, None, {})
     waiting = _study(url).get_trials(states=(TrialState.WAITING,))
-    assert [t.system_attrs["fixed_params"] for t in waiting] == [
-        {"point": labels[1], "lr": 1e-3, "crop_size": 64}]  # once, not twice
+    assert [t.system_attrs["fixed_params"] for t in waiting] == seeds[1:]  # once, not twice
 
 
 def test_a_new_sweep_replaces_the_study_of_the_one_it_overwrites(tmp_path):
     url = f"sqlite:///{tmp_path}/optuna.db"
-    optuna_store.start_study(url, "s", [{"x": 1}, {"x": 2}], "maximize")
-    optuna_store.start_study(url, "s", [{"x": 3}], "maximize")
+    optuna_store.start_study(url, "s", [{"x": 1}, {"x": 2}], ["maximize"], ["miou"])
+    optuna_store.start_study(url, "s", [{"x": 3}], ["maximize"], ["miou"])
     assert [t.system_attrs.get("fixed_params") for t in _study(url).trials] == [{"x": 3}]
 
 
@@ -175,7 +464,7 @@ def test_trials_a_kill_abandoned_are_marked_failed_the_finished_keep_their_value
     settings = SweepSettings(storage=str(tmp_path), name="s", search="optuna")
     url = optuna_store.study_url(settings)
     (tmp_path / "s").mkdir()
-    optuna_store.start_study(url, "s", [], "maximize")
+    optuna_store.start_study(url, "s", [], ["maximize"], ["miou"])
     study = _study(url)
     done, abandoned = study.ask(), study.ask()
     study.tell(done, 0.5)
