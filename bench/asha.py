@@ -22,10 +22,12 @@ periods show what another default would save (info rows).
 
 from __future__ import annotations
 
+import contextlib
+
 import _common as C
 
 SMOKE = {"epochs": 2, "n_train": 2, "n_test": 1, "height": 64, "width": 64, "crop_size": 32,
-         "batch_size": 2}
+         "batch_size": 2}  # and the two sweeps share one Ray (C.one_ray_session), no dashboard
 
 
 def build_parser():
@@ -115,16 +117,18 @@ def main(argv=None) -> int:
         common = ["--grid", grid, "--data", str(root), "--epochs", str(args.epochs),
                   "--crop-size", str(args.crop_size), "--batch-size", str(args.batch_size),
                   "--cpus-per-trial", str(args.cpus_per_trial), "--num-cpus",
-                  str(args.num_cpus), "--storage", str(work / "runs"), "--no-report"]
+                  str(args.num_cpus), "--storage", str(work / "runs"), "--no-report",
+                  *(["--no-dashboard"] if args.smoke else [])]
         asha_flags = []
         if args.grace_period is not None:
             asha_flags += ["--grace-period", str(args.grace_period)]
         if args.reduction_factor is not None:
             asha_flags += ["--reduction-factor", str(args.reduction_factor)]
-        print(f"FIFO: {n_points} trials x {args.epochs} epochs ...", flush=True)
-        fifo = C.run_sweep([*common, "--scheduler", "fifo", "--name", "fifo"])
-        print(f"ASHA: {n_points} trials, up to {args.epochs} epochs ...", flush=True)
-        asha = C.run_sweep([*common, "--scheduler", "asha", "--name", "asha", *asha_flags])
+        with C.one_ray_session() if args.smoke else contextlib.nullcontext():
+            print(f"FIFO: {n_points} trials x {args.epochs} epochs ...", flush=True)
+            fifo = C.run_sweep([*common, "--scheduler", "fifo", "--name", "fifo"])
+            print(f"ASHA: {n_points} trials, up to {args.epochs} epochs ...", flush=True)
+            asha = C.run_sweep([*common, "--scheduler", "asha", "--name", "asha", *asha_flags])
         fifo_trials, asha_trials = fifo.trials(), asha.trials()
 
     def best(trials):

@@ -13,9 +13,10 @@
 3. The CPU trial before and after the device data path (crops, augmentation and batched
    validation on the GPU; CPU trials keep albumentations and one image per
    validation pass): ``train_trial`` of ``segmodels`` exported from ``--before`` (git) and of
-   the working tree, each in its own process, alternating B A A B, on the same data, model
-   (augmented UNet), crops, batch and threads. Crops per second of ``epoch_seconds`` (training
-   + validation) after the first epoch, medians per side. Target: after / before >= 0.97.
+   the working tree, each in its own process, alternating B A A B (``--trial-order``), on the
+   same data, model (augmented UNet), crops, batch and threads. Crops per second of
+   ``epoch_seconds`` (training + validation) after the first epoch, medians per side. Target:
+   after / before >= 0.97.
 
     python bench/data.py                          # 1000x750 images, 128-px crops, batch 8
     python bench/data.py --crop-size 256 --batch-size 16
@@ -36,9 +37,10 @@ import time
 import _common as C
 
 SMOKE = {"height": 96, "width": 128, "n_train": 4, "crop_size": 32, "batch_size": 2,
-         "loader_batches": 2, "model_steps": 1, "points": 2, "sweep_trials": 2,
-         "sweep_epochs": 1, "trial_epochs": 2, "trial_rounds": 1, "trial_size": "96x128",
-         "trial_crops": 4}
+         "loader_batches": 2, "model_steps": 1, "points": 2, "sweep_trials": 1,
+         "sweep_epochs": 1, "trial_epochs": 2, "trial_rounds": 1, "trial_order": "BA",
+         "trial_channels": "4,16", "trial_size": "96x128", "trial_crops": 4}
+# (smoke: one run per side and a narrow UNet: the CPU trials' processes cost the most there)
 BEFORE = "6922aab"  # the last commit before the device data path
 
 
@@ -58,7 +60,10 @@ def build_parser():
     p.add_argument("--sweep-epochs", type=int, default=2)
     p.add_argument("--before", default=BEFORE, help="git revision of the 'before' CPU trial")
     p.add_argument("--trial-epochs", type=int, default=3, help="the first one is warm-up")
-    p.add_argument("--trial-rounds", type=int, default=2, help="B A A B per round")
+    p.add_argument("--trial-rounds", type=int, default=2, help="--trial-order per round")
+    p.add_argument("--trial-order", default="BAAB", help="the runs of a round: B before, A after")
+    p.add_argument("--trial-channels", default=None,
+                   help="the CPU trial's UNet min,max channels (default: the course UNet's)")
     p.add_argument("--trial-size", default="240x320", help="HxW of the trial's images")
     p.add_argument("--trial-crops", type=int, default=32, help="training crops per epoch")
     return p
@@ -176,7 +181,8 @@ def _decode_rows(args, work, decoded: list[int]) -> list[C.Row]:
     run = C.run_sweep(["--grid", grid, "--data", str(root), "--epochs", str(args.sweep_epochs),
                        "--crop-size", "32", "--batch-size", "2", "--scheduler", "fifo",
                        "--cpus-per-trial", "1", "--num-cpus", "2", "--storage",
-                       str(work / "runs")], between=moved_away)
+                       str(work / "runs"), *(["--no-dashboard"] if args.smoke else [])],
+                      between=moved_away)
     counts["fit"] = decoded[0]
     with C.Timer() as report:
         # what tune_app.py does after the sweep
@@ -245,11 +251,17 @@ def before_after_rows(args, work) -> list[C.Row]:
     config = {"model": "unet", "augment": True, "epochs": args.trial_epochs,
               "crop_size": args.crop_size, "batch_size": args.batch_size,
               "inference_repeats": 1, "log_images": 0}
+    if args.trial_channels:
+        lo, hi = (int(v) for v in args.trial_channels.split(","))
+        config["model_kwargs"] = {"min_channels": lo, "max_channels": hi}
     cpus = args.cpus or C.homework_cpus_per_trial()
     sources = {"before": _export(args.before, work), "after": str(C.ROOT)}
     rates: dict[str, list[float]] = {"before": [], "after": []}
     per_cpu: dict[str, list[float]] = {"before": [], "after": []}
-    for side in ["before", "after", "after", "before"] * args.trial_rounds:
+    order = [{"B": "before", "A": "after"}[c] for c in args.trial_order.upper()]
+    if set(order) != {"before", "after"}:
+        raise SystemExit(f"--trial-order {args.trial_order}: B and A, each at least once")
+    for side in order * args.trial_rounds:
         print(f"CPU trial, {side} ...", flush=True)
         epochs = _trial_epochs(sources[side], root, config, cpus, work)
         steady = range(1, len(epochs))

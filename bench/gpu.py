@@ -48,10 +48,13 @@ import traceback
 
 import _common as C
 
-SMOKE = {"height": 96, "width": 128, "n_train": 4, "n_val": 2, "crops_per_image": 2,
-         "crop_size": 32, "batch_size": 4, "epochs": 2, "steps": 3, "architectures": 2,
-         "distinct": 4, "packing_seconds": 0.5, "course_epochs": 2, "course_train": 4,
-         "course_val": 2}
+# At smoke size (the figures mean nothing there) the UNet is a narrow one (its label stays
+# "unet"; the course's has 8.6 M parameters) and torch computes on one thread: two threads on
+# two cores other jobs hold take seconds for a step that one thread does in milliseconds.
+SMOKE = {"height": 96, "width": 128, "n_train": 4, "n_val": 2, "crops_per_image": 1,
+         "crop_size": 32, "batch_size": 4, "epochs": 2, "steps": 3, "warmup_steps": 1,
+         "architectures": 2, "distinct": 4, "packing_seconds": 0.2, "course_epochs": 2,
+         "course_train": 4, "course_val": 2, "unet_channels": "4,16", "threads": 1}
 DATA_PATHS = {"auto": None, "device": True, "host": False}  # train_trial's data_on_device
 PACKINGS = (1, 2, 4)  # trials per GPU that --packing measures
 
@@ -67,6 +70,13 @@ def build_parser():
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--epochs", type=int, default=3, help="(b)'s epochs; the first is warm-up")
     p.add_argument("--steps", type=int, default=40, help="(a)'s timed steps after a warm-up")
+    p.add_argument("--warmup-steps", type=int, default=3,
+                   help="(a)'s untimed first steps (cuDNN tries its algorithms on them)")
+    p.add_argument("--unet-channels", default=None,
+                   help="the UNet's min,max channels (default: the homework's UNet)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads of (a), (v) and (b) (default: torch's own; (b) gets "
+                        "every CPU)")
     p.add_argument("--architectures", type=int, default=None, help="the first N only")
     p.add_argument("--distinct", type=int, default=16, help="scenes rendered per split")
     p.add_argument("--data-path", choices=list(DATA_PATHS), default="auto",
@@ -95,9 +105,13 @@ def architectures(args) -> dict[str, dict]:
 
 
 def trial_config(args, point: dict, epochs: int) -> dict:
-    return {**point, "epochs": epochs, "crop_size": args.crop_size,
-            "batch_size": args.batch_size, "crops_per_image": args.crops_per_image,
-            "inference_repeats": 1, "log_images": 0}
+    config = {**point, "epochs": epochs, "crop_size": args.crop_size,
+              "batch_size": args.batch_size, "crops_per_image": args.crops_per_image,
+              "inference_repeats": 1, "log_images": 0}
+    if args.unet_channels and point.get("model") == "unet":
+        lo, hi = (int(v) for v in args.unet_channels.split(","))
+        config["model_kwargs"] = {"min_channels": lo, "max_channels": hi}
+    return config
 
 
 def _sync(device) -> None:
@@ -107,9 +121,10 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bare_loop(config: dict, data, device):
-    """(a)'s model and its step: Adam on device-resident crops, no data work. Returns (model,
-    step(i) -> crops stepped, memory format, autocast dtype or None)."""
+def bare_loop(config: dict, data, device, warmup: int = 3):
+    """(a)'s model and its step: Adam on device-resident crops, no data work, after
+    ``warmup`` steps. Returns (model, step(i) -> crops stepped, memory format, autocast dtype
+    or None)."""
     import torch
     from torch import nn
 
@@ -149,20 +164,21 @@ def bare_loop(config: dict, data, device):
         scaler.update()
         return len(images)
 
-    for i in range(3):  # warm-up: cuDNN tries its algorithms on the first steps
+    for i in range(warmup):  # cuDNN tries its algorithms on the first steps
         step(i)
     _sync(device)
     return model, step, fmt, amp
 
 
-def bare_rates(config: dict, data, device, steps: int) -> tuple[float, float]:
+def bare_rates(config: dict, data, device, steps: int,
+               warmup: int = 3) -> tuple[float, float]:
     """(a) crops/s of Adam steps on device-resident crops, (v) frames/s of batched inference."""
     import torch
 
     from segmodels.training import TrialConfig, ValidationBatches, pixels_per_batch
 
     cfg = TrialConfig.from_dict(config)
-    model, step, fmt, amp = bare_loop(config, data, device)
+    model, step, fmt, amp = bare_loop(config, data, device, warmup)
     with C.Timer() as train:
         crops = sum(step(i) for i in range(steps))
         _sync(device)
@@ -198,13 +214,14 @@ class Clock:
         self.rows.append(metrics)
 
 
-def trial_run(config: dict, data, data_path: str) -> tuple[float, Clock]:
+def trial_run(config: dict, data, data_path: str,
+              threads: int | None = None) -> tuple[float, Clock]:
     from segmodels.training import train_trial
 
     clock = Clock()
     start = time.perf_counter()
-    train_trial(config, data, reporter=clock, cpus=os.cpu_count(), time_cpu_inference=False,
-                data_on_device=DATA_PATHS[data_path])
+    train_trial(config, data, reporter=clock, cpus=threads or os.cpu_count(),
+                time_cpu_inference=False, data_on_device=DATA_PATHS[data_path])
     return start, clock
 
 
@@ -218,9 +235,9 @@ def architecture_rows(args, data, device, on_gpu: bool) -> tuple[list[C.Row], di
         config = trial_config(args, point, args.epochs)
         cfg = TrialConfig.from_dict(config)
         print(f"{label}: bare loop, bare validation, trial ...", flush=True)
-        a, v = bare_rates(config, data, device, args.steps)
+        a, v = bare_rates(config, data, device, args.steps, args.warmup_steps)
         limits[label] = (a, v)
-        start, clock = trial_run(config, data, args.data_path)
+        start, clock = trial_run(config, data, args.data_path, args.threads)
         steady = range(1, len(clock.rows))
         train = C.mean([clock.rows[i]["epoch_seconds"] - clock.rows[i]["val_seconds"]
                         for i in steady])
@@ -257,13 +274,14 @@ def course_rows(args, limits: dict, on_gpu: bool) -> list[C.Row]:
     rows, wall, limit, unmeasured = [], 0.0, 0.0, []
     for label, point in load_grid("homework").by_label().items():
         config = {**trial_config(args, point, args.course_epochs), "crops_per_image": 1}
-        if (arch := TrialConfig.from_dict(config).architecture) not in limits:
+        # the point's architecture, as architectures() names it (--unet-channels aside)
+        if (arch := TrialConfig.from_dict(point).architecture) not in limits:
             unmeasured.append(label)  # --architectures N: no limit to compare it with
             continue
         a, v = limits[arch]
         planned = args.course_epochs * (len(data.train) / a + len(data.val) / v)
         print(f"course scale: {label} ...", flush=True)
-        start, _ = trial_run(config, data, args.data_path)
+        start, _ = trial_run(config, data, args.data_path, args.threads)
         seconds = time.perf_counter() - start
         print(f"  {seconds:.1f} s, its limit {planned:.1f} s", flush=True)  # kept if cut short
         wall, limit = wall + seconds, limit + planned
@@ -279,9 +297,10 @@ def course_rows(args, limits: dict, on_gpu: bool) -> list[C.Row]:
 
 
 def _packing_worker(inbox, outbox, data_root: str, device_type: str, threads: int) -> None:
-    """One trial process of --packing. Per task (config, trials per GPU, seconds): builds (a)
-    capped to its share of GPU memory, warms up, answers "ready", waits for "go" (every
-    process of the packing then steps at once) and answers (crops, seconds, peak GB)."""
+    """One trial process of --packing. Per task (config, trials per GPU, seconds, warm-up
+    steps): builds (a) capped to its share of GPU memory, warms up, answers "ready", waits for
+    "go" (every process of the packing then steps at once) and answers (crops, seconds, peak
+    GB)."""
     import torch
 
     from segmodels.data import load_dataset
@@ -290,15 +309,15 @@ def _packing_worker(inbox, outbox, data_root: str, device_type: str, threads: in
     data = load_dataset(data_root)
     device = torch.device(device_type)
     while (task := inbox.get()) is not None:
-        config, trials, seconds = task
+        config, trials, seconds, warmup = task
         try:
             if device.type == "cuda":
                 torch.cuda.set_per_process_memory_fraction(1 / trials)  # as a trial caps itself
                 torch.cuda.reset_peak_memory_stats()
-            _, step, _, _ = bare_loop(config, data, device)
+            _, step, _, _ = bare_loop(config, data, device, warmup)
             outbox.put("ready")
             inbox.get()
-            crops, i, start = 0, 3, time.perf_counter()
+            crops, i, start = 0, warmup, time.perf_counter()
             while time.perf_counter() - start < seconds:
                 for _ in range(5):  # then wait for the GPU: its queue stays short
                     crops, i = crops + step(i), i + 1
@@ -336,7 +355,13 @@ def packing_rows(args, data_root, on_gpu: bool) -> list[C.Row]:
     from segmodels.training import TrialConfig
     from sweeps.packing import gpu_share, share_from_rates
 
-    context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+    if on_gpu:
+        context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+    else:  # smoke on CPU: the workers fork from one server that imported torch once for all
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["torch", "segmodels.data", "segmodels.models",
+                                        "segmodels.training.crops_device",
+                                        "segmodels.training.precision"])
     outbox = context.Queue()
     inboxes = [context.Queue() for _ in range(max(PACKINGS))]
     threads = max(1, (os.cpu_count() or 1) // max(PACKINGS))
@@ -352,7 +377,7 @@ def packing_rows(args, data_root, on_gpu: bool) -> list[C.Row]:
             for trials in PACKINGS:
                 print(f"{label}: {trials} trial(s) per GPU ...", flush=True)
                 for inbox in inboxes[:trials]:
-                    inbox.put((config, trials, args.packing_seconds))
+                    inbox.put((config, trials, args.packing_seconds, args.warmup_steps))
                 _answers(outbox, workers, trials)  # all warmed up
                 for inbox in inboxes[:trials]:
                     inbox.put("go")
@@ -394,6 +419,8 @@ def main(argv=None) -> int:
     if args.packing and args.course_scale:
         raise SystemExit("--packing measures trials sharing a GPU alone; drop --course-scale")
     device = torch.device("cuda" if on_gpu else "cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from segmodels.data import load_dataset
 
     start = time.perf_counter()

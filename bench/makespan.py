@@ -31,7 +31,8 @@ import time
 import _common as C
 
 # Smallest sizes whose trials outlast a few sampling intervals (else thread counts are NaN).
-SMOKE = {"trials": 2, "epochs": 8, "n_train": 16, "n_test": 1, "height": 96, "width": 128,
+# At smoke size the two sweeps share one Ray (C.one_ray_session), without its dashboard.
+SMOKE = {"trials": 2, "epochs": 4, "n_train": 16, "n_test": 1, "height": 96, "width": 128,
          "crop_size": 64, "batch_size": 4, "channels": "4,16"}
 
 
@@ -103,8 +104,8 @@ def sweep(args, data_root, work, name: str, seeds: list[int], cpus: int, num_cpu
     run = C.run_sweep(["--grid", grid, "--data", str(data_root), "--epochs", str(args.epochs),
                        "--crop-size", str(args.crop_size), "--batch-size", str(args.batch_size),
                        "--scheduler", "fifo", "--no-report", "--cpus-per-trial", str(cpus),
-                       "--num-cpus", str(num_cpus), "--storage", str(work / "runs")],
-                      between=sampled)
+                       "--num-cpus", str(num_cpus), "--storage", str(work / "runs"),
+                       *(["--no-dashboard"] if args.smoke else [])], between=sampled)
     return run, probe
 
 
@@ -171,7 +172,8 @@ def main(argv=None) -> int:
     root = C.synthetic_data(args.n_train, args.n_test, args.height, args.width)
     crops = args.n_train
     k = args.slots
-    with C.workdir(args, "makespan") as work:
+    with C.workdir(args, "makespan") as work, (
+            C.one_ray_session() if args.smoke else contextlib.nullcontext()):
         print(f"sweep A: {args.trials} trials x 1 CPU on {k} CPUs ...", flush=True)
         run_a, probe_a = sweep(args, root, work, "makespan_a", list(range(args.trials)), 1, k)
         print(f"sweep B: 1 trial x {k} CPUs on {k} CPUs ...", flush=True)

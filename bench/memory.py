@@ -28,8 +28,10 @@ import os
 import _common as C
 
 SMOKE = {"n_train": 4, "n_tiny": 2, "height": 96, "width": 128, "crop_size": 32,
-         "batch_size": 4, "epochs": 60, "distinct": 4, "channels": "4,16"}  # epochs: trials
-# that run a few seconds, so the memory sampler sees them (else a sweep runs again, longer)
+         "batch_size": 4, "epochs": 15, "distinct": 4, "channels": "4,16"}  # epochs: trials
+# that run a few seconds (~0.15 s an epoch on an idle machine, after a second or two of
+# set-up), so the memory sampler sees them (else a sweep runs again, longer). The four sweeps
+# share one Ray at smoke size (C.one_ray_session): a full run starts one per sweep.
 MB = 2**20
 
 
@@ -120,7 +122,8 @@ def _sampled_sweep(args, root, work, name: str, trials: int, crops_per_image: in
     C.run_sweep(["--grid", grid, "--data", str(root), "--epochs", str(epochs),
                  "--crop-size", str(args.crop_size), "--batch-size", str(args.batch_size),
                  "--scheduler", "fifo", "--no-report", "--cpus-per-trial", "1", "--num-cpus",
-                 str(max(2, trials)), "--storage", str(work / "runs")], between=sampled)
+                 str(max(2, trials)), "--storage", str(work / "runs"),
+                 *(["--no-dashboard"] if args.smoke else [])], between=sampled)
     return probe
 
 
@@ -135,7 +138,8 @@ def main(argv=None) -> int:
     del data
     crops = -(-args.n_train // args.n_tiny)  # the control trains as many crops per epoch
     probes = {}
-    with C.workdir(args, "memory") as work:
+    with C.workdir(args, "memory") as work, (
+            C.one_ray_session() if args.smoke else contextlib.nullcontext()):
         for label, root, cpi in (("big", big, 1), ("tiny", tiny, crops)):
             for trials in (1, 2):
                 print(f"{label} dataset, {trials} concurrent trial(s) ...", flush=True)

@@ -41,6 +41,7 @@ from pathlib import Path
 import _common as C
 
 # Smallest sizes whose epochs outlast a few sampling intervals (else CPU-share figures are NaN).
+# At smoke size (c) also starts its Ray without the dashboard (a full run: the CLI's default).
 SMOKE = {"epochs": 6, "n_train": 8, "n_test": 1, "height": 96, "width": 128, "crop_size": 64,
          "batch_size": 2, "model_kwargs": '{"min_channels": 4, "max_channels": 16}',
          "inference_repeats": 1, "inference_size": "64x64"}
@@ -213,7 +214,8 @@ def run_c(args, config: dict, data_root: Path, work: Path):
         run = C.run_cli(["--grid", grid, "--data", str(data_root), "--scheduler", "fifo",
                          "--no-report", "--cpus-per-trial", str(args.threads),
                          "--num-cpus", str(args.threads), "--storage", str(work / "runs"),
-                         "--overwrite"], log=work / "tune_app.log")
+                         "--overwrite", *(["--no-dashboard"] if args.smoke else [])],
+                        log=work / "tune_app.log")
     exp = work / "runs" / "overhead"
     (trial_name, rows), = C.read_trials(exp).items()
     return run, rows, exp / trial_name, clock

@@ -46,6 +46,7 @@ from .processes import (  # noqa: E402 - after the path set-up above
 from .runs import (  # noqa: E402 - after the path set-up above
     CliRun,
     SweepRun,
+    one_ray_session,
     read_trials,
     run_cli,
     run_sweep,
@@ -86,6 +87,7 @@ __all__ = [
     "is_trial_process",
     "mean",
     "median",
+    "one_ray_session",
     "parse",
     "parser",
     "read_trials",

@@ -95,11 +95,57 @@ def _timed_fit(out: dict[str, float]) -> Iterator[None]:
         tune.Tuner.fit = original
 
 
+# While one_ray_session() is open: the local Ray its first sweep started, and that sweep's
+# --num-cpus (a sweep that asks for another count gets a Ray of its own).
+_session: dict[str, Any] | None = None
+
+
+@contextlib.contextmanager
+def one_ray_session() -> Iterator[None]:
+    """Sweeps that ``run_sweep`` runs inside share one local Ray: the first starts it (as
+    ``runner.run`` does), the others join it, and it is shut down at the end. Ray's start and
+    shutdown are then paid once; the benchmarks use it at smoke size only, where the figures
+    mean nothing (a full run keeps one fresh Ray per sweep, as a user's sweeps have)."""
+    global _session
+    import ray
+
+    from sweeps import runner
+
+    start_ray = runner.start_ray
+
+    def shared_start(settings):
+        assert _session is not None
+        if ray.is_initialized() and _session.get("num_cpus") == settings.num_cpus:
+            return _session["context"]
+        ray.shutdown()
+        _session.update(context=start_ray(settings), num_cpus=settings.num_cpus)
+        return _session["context"]
+
+    _session, runner.start_ray = {}, shared_start
+    try:
+        yield
+    finally:
+        runner.start_ray, _session = start_ray, None
+        ray.shutdown()
+
+
+def _wait_for_trial_processes_to_exit(timeout: float = 60.0) -> None:
+    """Tune ends a sweep's trial actors on its way out of ``fit``; their processes exit a moment
+    later. A shared Ray keeps running, so wait for them: a probe of the next sweep would count
+    them as its own trials."""
+    from .processes import descendants, is_trial_process
+
+    deadline = time.monotonic() + timeout
+    while any(is_trial_process(p) for p in descendants()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def run_sweep(argv: list[str], between: Callable[[Any], Any] | None = None) -> SweepRun:
     """tune_app.py's code path in this process: ``prepare`` then ``runner.run``.
 
     ``argv`` are tune_app.py flags. ``between(prepared)`` may return a context manager that
-    is entered around ``runner.run`` (e.g. a sampler). Ray is shut down afterwards.
+    is entered around ``runner.run`` (e.g. a sampler). Ray is shut down afterwards, unless
+    the sweep runs inside ``one_ray_session()``.
     """
     os.environ.pop("RAY_ADDRESS", None)  # one local node, never a cluster someone else started
     import ray
@@ -115,7 +161,10 @@ def run_sweep(argv: list[str], between: Callable[[Any], Any] | None = None) -> S
         with _timed_fit(timing), (between(prepared) if between else contextlib.nullcontext()):
             results = runner.run(prepared)
     finally:
-        ray.shutdown()
+        if _session is None:
+            ray.shutdown()
+        else:  # as after a shutdown, the next sweep starts with none of these trials' processes
+            _wait_for_trial_processes_to_exit()
     errors = [str(r.error)[:500] for r in results if r.error]
     if errors:
         raise RuntimeError(f"{len(errors)} trial(s) failed: {errors[0]}")

@@ -39,7 +39,7 @@ def sweep_dir(tmp_path_factory) -> Path:
     cmd = [sys.executable, str(REPO / "tune_app.py"), "--grid", str(grid), "--data", str(data),
            "--epochs", str(EPOCHS), "--crop-size", "48", "--batch-size", "4",
            "--inference-repeats", "1", "--scheduler", "fifo", "--storage", str(root / "runs"),
-           "--name", "t", "--num-cpus", "2", "--no-report"]
+           "--name", "t", "--num-cpus", "2", "--no-report", "--no-dashboard"]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)}
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:

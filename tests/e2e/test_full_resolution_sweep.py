@@ -38,7 +38,8 @@ def sweep(tmp_path_factory) -> dict[str, Path]:
     env.pop("RAY_ADDRESS", None)  # one local node, never someone else's cluster
     args = ["--grid", str(grid), "--data", str(dataset), "--image-size", "1000x750",
             "--epochs", "1", "--crop-size", "32", "--batch-size", "2", "--inference-repeats", "1",
-            "--scheduler", "fifo", "--num-cpus", "2", "--storage", str(work / "runs")]
+            "--scheduler", "fifo", "--num-cpus", "2", "--no-dashboard",
+            "--storage", str(work / "runs")]
     proc = subprocess.run([sys.executable, str(ROOT / "tune_app.py"), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

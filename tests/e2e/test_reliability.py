@@ -22,6 +22,7 @@ import pytest
 from reliability_helpers import (
     DASHBOARD_LINE,
     FLAGS,
+    WITH_DASHBOARD,
     Sweep,
     assert_every_epoch_once_but_a_retried_one,
     assert_retried_from_a_checkpoint,
@@ -91,7 +92,7 @@ def killed(tmp_path_factory, tiny_dataset_dir) -> Killed:
     base = tmp_path_factory.mktemp("killed")
     grid = write_grid(base, "killgrid", {"model": ["unet"], "augment": [False],
                                          "epochs": [2, LONG]})
-    args = ["--grid", grid, "--name", "killed", "--data", str(tiny_dataset_dir), *FLAGS,
+    args = ["--grid", grid, "--name", "killed", "--data", str(tiny_dataset_dir), *WITH_DASHBOARD,
             "--cpus-per-trial", "1", "--num-cpus", "2", "--storage", str(base / "runs")]
     exp = base / "runs" / "killed"
     seen: dict = {}

@@ -50,7 +50,7 @@ def test_an_optuna_sweep_killed_and_resumed_reports_every_trial_by_its_values(
             "--search", "optuna", "--num-samples", "1", "--scheduler", "fifo",
             "--epochs", str(EPOCHS), "--crop-size", "32", "--batch-size", "4",
             "--inference-repeats", "1", "--cpus-per-trial", "1", "--num-cpus", "2",
-            "--storage", str(tmp_path / "runs")]
+            "--no-dashboard", "--storage", str(tmp_path / "runs")]
     exp = tmp_path / "runs" / "search"
 
     def kill_point() -> bool:  # a trial finished in Ray's saved state, another still to run
@@ -198,7 +198,7 @@ def test_a_budgeted_search_never_trains_an_architecture_over_it_and_fronts_the_r
     study = optuna.load_study(study_name="budget", storage=f"sqlite:///{exp / 'optuna.db'}")
     assert study.metric_names == ["miou", "cpu_ms"]
 
-    code, output, _ = run_app([*args, "--resume"], tmp_path / "resumed.log")
+    code, output, _ = run_app([*args, "--resume", "--no-report"], tmp_path / "resumed.log")
     assert code == 0, output[-4000:]
     assert "Measuring" not in output  # every architecture's figures were kept
 

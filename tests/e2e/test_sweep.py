@@ -16,7 +16,8 @@ from reliability_helpers import results
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_FLAGS = ["--epochs", "2", "--crop-size", "64", "--batch-size", "4",
-              "--inference-repeats", "1", "--inference-size", "64x48", "--no-report"]
+              "--inference-repeats", "1", "--inference-size", "64x48", "--no-report",
+              "--no-dashboard"]
 pytestmark = pytest.mark.slow
 
 

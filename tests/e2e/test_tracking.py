@@ -56,7 +56,7 @@ def sweep(tmp_path_factory, tiny_dataset_dir) -> tuple[Path, str]:
     args = ["--grid", grid, "--data", str(tiny_dataset_dir), "--epochs", str(EPOCHS),
             "--crop-size", "64", "--batch-size", "4", "--inference-repeats", "1", "--no-report",
             "--search", "optuna", "--num-samples", "1", "--scheduler", "fifo",
-            "--num-cpus", "2", "--tracker", "mlflow", "--tracker", "wandb",
+            "--num-cpus", "2", "--tracker", "mlflow", "--tracker", "wandb", "--no-dashboard",
             "--storage", str(root / "runs")]
     proc = subprocess.run([sys.executable, str(ROOT / "tune_app.py"), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)

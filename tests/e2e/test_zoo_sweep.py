@@ -132,7 +132,7 @@ def test_the_zoo_sweep_ranks_every_trial_and_an_smp_checkpoint_reloads(tmp_path,
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tune_app.py"), "--grid", "zoo", "--epochs", "1",
          "--crop-size", "64", "--batch-size", "2", "--inference-repeats", "1",
-         "--inference-size", "64x48",
+         "--inference-size", "64x48", "--no-dashboard",
          "--data", str(tiny_dataset_dir), "--storage", str(tmp_path), "--num-cpus", "2"],
         cwd=ROOT, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}, capture_output=True,
         text=True, timeout=1200)
