@@ -26,13 +26,15 @@ demo: $(STAMP)
 	$(PY) tune_app.py $(DEMO_FLAGS)
 	$(PY) -m analysis.render_check runs/demo/report/report.html
 
-# Two workers (pytest-xdist): the suite's sweeps wait on Ray and subprocesses much of the time.
+# Three workers (pytest-xdist) on two cores: the suite's sweeps wait on Ray and subprocesses
+# much of the time (with two workers the cores were busy 58% of the run, bench/README.md).
 # Slow tests start first, and tests sharing a sweep built once share a worker (tests/conftest.py).
+WORKERS ?= 3
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=30
+	$(PY) -m pytest -q -n $(WORKERS) --dist loadgroup --durations=30
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadgroup
+	$(PY) -m pytest -q -m "not slow" -n $(WORKERS) --dist loadgroup
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

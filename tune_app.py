@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--scheduler", default=None, choices=list(SCHEDULERS),
                       help="default: a grid file's 'scheduler', else " + "; ".join(
                           f"{v.default_scheduler} for --search {k}" for k, v in SEARCHES.items())
-                      + "; --resume keeps the sweep's own")
+                      + " (fifo with several --objective; asha is refused there); --resume "
+                        "keeps the sweep's own")
     tune.add_argument("--objective", action="append", default=None, choices=list(OBJECTIVES),
                       help="what the search optimises (repeatable; several: a Pareto front, "
                            "FIFO): " + "; ".join(f"{k}: {v.description}"

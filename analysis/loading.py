@@ -34,17 +34,16 @@ from segmodels.training import TrialConfig, load_image_confusions, trial_setting
 from sweeps import objectives, ray_state
 from sweeps.equal_work import PROJECTED, projected_trial_minutes
 from sweeps.ray_state import RayTrial
+from sweeps.resume_repair import best_checkpoint
 from sweeps.search import split_tune_config, trial_label
 from sweeps.settings import prefer_quiet_ms, quiet_ms_range
 from sweeps.storage import (
     CHECKPOINT_FILE,
-    CHECKPOINT_PREFIX,
     COSTS_FILE,
     ERROR_FILE,
     IMAGE_CONFUSIONS_FILE,
     INFERENCE_FILE,
     INFERENCE_GPU_FILE,
-    META_FILE,
     PARAMS_FILE,
     RESULT_FILE,
     SWEEP_FILE,
@@ -180,13 +179,15 @@ def load_experiment(path: str | Path) -> Experiment:
     trials[PROJECTED] = projected_trial_minutes(trials)  # beside the raw train_minutes
     _prefer_quiet_inference_times(path, trials, notes)
     history = _history_frame(history, trials)
+    costs = read_costs(path, notes)
     labels = set(trials["label"]) | {t.config.get("point") for t in ray.values()}
+    rejected = set(costs.index[costs[objectives.REJECTED].notna()])
     for label in meta.get("points", {}):
-        if label not in labels:
+        if label not in labels and label not in rejected:  # over a budget: never a trial
             skipped.append(f"grid point {label}: no trial folder and no Ray record "
                            "(not started yet, or its folder was deleted)")
     return Experiment(path, meta, trials, history, configs, skipped, notes, confusions,
-                      costs=read_costs(path, notes))
+                      costs=costs)
 
 
 def read_costs(path: Path, notes: list[str] | None = None) -> pd.DataFrame:
@@ -426,23 +427,9 @@ def _load_trial(trial: RayTrial | None, folder: Path | None, meta: dict[str, Any
 
 def _best_checkpoint(folder: Path, results: list[dict[str, Any]],
                      best_epoch: int | None) -> tuple[Path | None, int | None]:
-    """The kept checkpoint of the best epoch; else the kept one with the highest val mIoU."""
-    reported = {r.get("checkpoint_dir_name"): r for r in results}
-    kept: dict[int, tuple[float, Path]] = {}
-    for directory in folder.glob(f"{CHECKPOINT_PREFIX}*"):
-        file = directory / CHECKPOINT_FILE
-        try:
-            meta = json.loads((directory / META_FILE).read_text())
-        except (OSError, ValueError):
-            meta = reported.get(directory.name)  # meta.json lost: result.json names the folder
-        if file.is_file() and isinstance(meta, dict) and "epoch" in meta:
-            kept[int(meta["epoch"])] = (float(meta.get("val_miou", np.nan)), file)
-    if not kept:
-        return None, None
-    if best_epoch in kept:
-        return kept[best_epoch][1], int(best_epoch)
-    epoch = max(kept, key=lambda e: (np.nan_to_num(kept[e][0], nan=-1.0), e))
-    return kept[epoch][1], epoch
+    """The kept checkpoint file of the best epoch, and its epoch (sweeps.resume_repair)."""
+    best = best_checkpoint(folder, best_epoch, results)
+    return (None, None) if best is None else (best.folder / CHECKPOINT_FILE, best.epoch)
 
 
 def _is_scalar(value: Any) -> bool:

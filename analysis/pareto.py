@@ -58,15 +58,22 @@ def non_dominated(frame: pd.DataFrame, objectives: list[str]) -> pd.Series:
     """True for each row no other row dominates (at least as good on every objective and
     strictly better on one, each objective in its ``OBJECTIVES`` mode). A row missing any
     objective (NaN) is never on the front and dominates nothing; equal rows both stay."""
-    values = _minimised(frame, objectives)
+    return pd.Series(undominated(_minimised(frame, objectives)), index=frame.index)
+
+
+def undominated(values: np.ndarray) -> np.ndarray:
+    """For (n, d) values, lower better on every column: True for each row no other row
+    dominates; a row with a NaN is never True and dominates nothing. The one dominance test
+    (the rankings' two-axis fronts use it too)."""
+    values = np.asarray(values, dtype=float)
     known = np.isfinite(values).all(axis=1)
     v = values[known]
     # dominated[i, j]: row j dominates row i
     no_worse = (v[None, :, :] <= v[:, None, :]).all(axis=2)
     better = (v[None, :, :] < v[:, None, :]).any(axis=2)
-    mask = np.zeros(len(frame), dtype=bool)
+    mask = np.zeros(len(values), dtype=bool)
     mask[np.flatnonzero(known)] = ~(no_worse & better).any(axis=1)
-    return pd.Series(mask, index=frame.index)
+    return mask
 
 
 def feasible(frame: pd.DataFrame, budgets: dict[str, float]) -> pd.Series:

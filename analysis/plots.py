@@ -467,7 +467,7 @@ def front_figures(ctx: PlotContext) -> list[Figure]:
         if not over.empty:
             ax.scatter(over[column], over[MIOU], s=50, zorder=3, facecolors="white",
                        edgecolors="tab:orange", linewidths=1.5,
-                       label="trained, over a budget by the figures after the sweep")
+                       label="trained, over a budget by the trials table's figures")
         ring = points[points["on_front"]]
         ax.scatter(ring[column], ring[MIOU], s=170, facecolors="none", edgecolors="black",
                    zorder=4, label=f"on the front of all {len(result.objectives)} objectives"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from sweeps.equal_work import PROJECTED, projection_note
@@ -99,15 +100,12 @@ def rank_groups(values: pd.Series, higher_is_better: bool,
 def pareto_front(trials: pd.DataFrame, x: str, y: str = MIOU) -> list[str]:
     """Names of the models no other model beats on both: lower ``x`` and higher ``y``
     (at least as good on both and strictly better on one). Rows missing x or y are left out."""
+    from analysis.pareto import undominated  # pareto reads the loader; rankings stays light
+
     points = trials[["name", x, y]].dropna()
-    front = []
-    for _, p in points.iterrows():
-        dominated = (
-            (points[x] <= p[x]) & (points[y] >= p[y]) & ((points[x] < p[x]) | (points[y] > p[y]))
-        ).any()
-        if not dominated:
-            front.append(str(p["name"]))
-    return sorted(front, key=lambda n: float(points.set_index("name").loc[n, x]))
+    mask = undominated(np.column_stack([points[x].astype(float), -points[y].astype(float)]))
+    front = points[mask].sort_values(x, kind="stable")
+    return [str(name) for name in front["name"]]
 
 
 def _groups(values: pd.Series, column: str, tolerance: float,

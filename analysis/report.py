@@ -370,10 +370,10 @@ def _budget_section(d: ReportData) -> str:
                      "objectives and budgets.")
     over = front.trained[~front.trained["feasible"]]
     if not over.empty and front.budgets:
-        lines.append(f"Trained but over a budget by the figures in the trials table (CPU "
-                     "time: the quiet timing after the sweep, which can differ from the "
-                     "measurement before training that let it train): "
-                     f"{', '.join(map(str, over['name']))}; left off the front.")
+        lines.append("Trained, but over a budget by the figures in the trials table (a "
+                     "sweep's costs are measured once before training, so this means its "
+                     f"figures changed since): {', '.join(map(str, over['name']))}; left off "
+                     "the front.")
     if not front.rejected.empty:
         lines.append(f"{len(front.rejected)} architecture(s) over a budget were never trained "
                      f"({int(front.rejected['proposals'].sum())} proposal(s) by the search "

@@ -364,16 +364,24 @@ def apply_point_settings(grid: Grid, settings: list[str]) -> Grid:
     return amended
 
 
-def scratch_where_no_weights(grid: Grid, fixed: dict[str, Any]) -> tuple[Grid, list[str]]:
+def scratch_point(point: dict[str, Any], fixed: dict[str, Any]) -> dict[str, Any]:
     """``--pretrained`` applies to the models that have pretrained weights
-    (segmodels/models/pretrained.py); the points of the others get ``pretrained=False``, which their
-    labels show. Returns the grid and the labels of the points that now train from scratch."""
+    (segmodels/models/pretrained.py); a point of another model gets ``pretrained=False``,
+    which its label shows."""
+    cfg = config.TrialConfig.from_dict(config.trial_settings(fixed, point))
+    if cfg.pretrained and weights_of(cfg.model, **cfg.model_args()) is None:
+        return {**point, "pretrained": False}
+    return point
+
+
+def scratch_where_no_weights(grid: Grid, fixed: dict[str, Any]) -> tuple[Grid, list[str]]:
+    """``scratch_point`` for every grid point. Returns the grid and the labels of the points
+    that now train from scratch."""
     points: dict[str, dict[str, Any]] = {}
     scratch = []
     for point in grid.points:
-        cfg = config.TrialConfig.from_dict(config.trial_settings(fixed, point))
-        if cfg.pretrained and weights_of(cfg.model, **cfg.model_args()) is None:
-            point = {**point, "pretrained": False}
-            scratch.append(point_label(point))
-        points.setdefault(point_label(point), point)  # UNet with and without: one point
+        adjusted = scratch_point(point, fixed)
+        if adjusted is not point:
+            scratch.append(point_label(adjusted))
+        points.setdefault(point_label(adjusted), adjusted)  # UNet with and without: one point
     return dataclasses.replace(grid, points=list(points.values())), list(dict.fromkeys(scratch))

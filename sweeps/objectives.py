@@ -53,8 +53,9 @@ def check_objectives(names: list[str] | tuple[str, ...], source: str = "--object
     if twice:
         raise ConfigError(f"{source} {twice[0]!r} is given twice; give each objective once")
     if LEARNED not in names:
-        raise ConfigError(f"{source} {', '.join(names)}: add --objective {LEARNED}; costs "
-                          "alone would crown the smallest untrained network")
+        fix = f"add --objective {LEARNED}" if source.startswith("--") else f"add {LEARNED} to it"
+        raise ConfigError(f"{source} {', '.join(names)}: {fix}; costs alone would crown the "
+                          "smallest untrained network")
 
 
 def check_budgets(budgets: dict[str, float], source: str = "budget") -> None:

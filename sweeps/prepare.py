@@ -39,6 +39,7 @@ from sweeps.grids import (
     apply_point_settings,
     grid_name,
     load_grid,
+    scratch_point,
     scratch_where_no_weights,
     with_seeds,
 )
@@ -274,7 +275,7 @@ def _stored_sweep(settings: SweepSettings
     if settings.trackers and set(settings.trackers) != set(trackers):
         raise SweepError(f"--resume continues sweep {settings.name!r} with its own trackers "
                          f"({', '.join(trackers) or 'none'}); drop --tracker")
-    artifacts = stored.get("tracker_artifacts", True)
+    artifacts = stored.get("tracker_artifacts", False)  # older sweeps' trackers kept none
     if not settings.tracker_artifacts and artifacts:
         raise SweepError(f"--resume continues sweep {settings.name!r} as its trackers were "
                          "started (with checkpoint artifacts); drop --no-tracker-artifacts")
@@ -344,11 +345,16 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
     check_name(settings.name)
     tracking.check_trackers(settings.trackers)
     checkpoints = _check_points(settings, grid, _point_configs(grid, fixed))
-    grid, scratch = scratch_where_no_weights(grid, fixed)
     space = None
     if settings.search == "optuna" and not settings.resume:
         # crop choices are narrowed to the data once it is loaded (below)
-        space = build_space(grid, [TrialConfig.from_dict(fixed).crop_size], ranges)
+        try:
+            space = build_space(grid, [TrialConfig.from_dict(fixed).crop_size], ranges, fixed,
+                                adjust=lambda point: scratch_point(point, fixed))
+        except ConfigError as exc:
+            raise SweepError(f"{grid.source or grid.name}: {exc}") from None
+    grid, scratch = scratch_where_no_weights(grid, fixed)
+    if space is not None:
         search_points = {k: p for k, p in space.points.items() if k not in grid.by_label()}
         beyond = Grid("search", list(search_points.values()))
         searchable = _check_points(settings, beyond, _point_configs(beyond, fixed),
@@ -359,6 +365,8 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
     configs = _point_configs(everything, fixed)  # as they train: --pretrained only where
     # weights exist
     longest = max(cfg.epochs for cfg in configs.values())
+    if space is not None:
+        longest = space.longest_epochs(longest)
     if settings.scheduler == "asha" and (settings.grace_period or 0) > longest:
         raise SweepError(f"--grace-period {settings.grace_period} is beyond the sweep's longest "
                          f"training ({longest} epochs): ASHA could never stop a trial; use "

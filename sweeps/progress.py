@@ -75,6 +75,9 @@ class TrialProgress:
         self.best = max(scores) if scores else None
         self.diverged = bool(row.get("diverged"))
         self.rejected = row.get(REJECTED) or None
+        if self.rejected:  # never trains: no epoch to plan or to time
+            self.planned = 0
+            return
         seconds = _number(row.get("time_this_iter_s")) if timed else None
         if seconds is not None:
             if self.first_s is None:
@@ -131,7 +134,7 @@ def eta_seconds(trials: Sequence[TrialProgress], total: int, planned_epochs: int
     for t in trials:
         if t.finished:
             continue
-        left = max(0, (t.planned or planned_epochs) - t.epoch)
+        left = max(0, (planned_epochs if t.planned is None else t.planned) - t.epoch)
         seconds = left * per_epoch(t) + (startup if t.first_s is None else 0.0)
         if t.status == RUNNING:
             if t.last_event is not None and left:  # the current epoch is partly done
@@ -202,7 +205,7 @@ def sweep_line(trials: Sequence[TrialProgress], total: int, planned_epochs: int,
     running = sum(t.status == RUNNING for t in trials)
     pending = max(0, total - done - running)
     epochs = sum(t.epoch for t in trials)
-    planned = sum(t.planned or planned_epochs for t in trials)
+    planned = sum(planned_epochs if t.planned is None else t.planned for t in trials)
     planned += planned_epochs * max(0, total - len(trials))
     if stopped and done < total:
         return (f"Sweep stopped: {done}/{total} trials done; {epochs}/{planned} epochs in "

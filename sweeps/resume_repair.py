@@ -23,6 +23,7 @@ saved state is read through ``sweeps.ray_state``, which also names the upstream 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -49,23 +50,49 @@ class StoredCheckpoint:
     folder: Path
     epoch: int
     row: dict | None  # the row reported with it (meta.json), None if it carries none
+    val_miou: float = float("nan")  # its epoch's val mIoU, NaN where nothing recorded it
 
 
-def stored_checkpoints(trial_dir: Path) -> list[StoredCheckpoint]:
+def stored_checkpoints(trial_dir: Path,
+                       results: list[dict] | None = None) -> list[StoredCheckpoint]:
     """The trial's complete checkpoint folders (checkpoint file + meta with its epoch), oldest
-    first. A folder without both is a copy cut short and is not a candidate."""
+    first: the one reader of a trial's kept checkpoints (resume repair, the loader, the
+    trackers' artifacts). A folder without both is a copy cut short and is not a candidate;
+    with ``results`` (its result.json rows), a folder whose meta.json is lost (sweeps stored
+    before it existed) is known by the row that names it."""
+    reported = {r.get("checkpoint_dir_name"): r for r in results or []}
     found = []
     for folder in trial_dir.glob(f"{CHECKPOINT_PREFIX}*"):
         try:
             meta = json.loads((folder / META_FILE).read_text())
             epoch = int(meta["epoch"])
         except (OSError, ValueError, KeyError, TypeError):
-            continue
+            meta = reported.get(folder.name)
+            if not isinstance(meta, dict) or "epoch" not in meta:
+                continue
+            epoch = int(meta["epoch"])
         if (folder / CHECKPOINT_FILE).is_file():
             row = meta.get("row")
             row = row if isinstance(row, dict) and row.get("epoch") == epoch else None
-            found.append(StoredCheckpoint(folder, epoch, row))
+            score = meta.get("val_miou")
+            score = float(score) if isinstance(score, int | float) else float("nan")
+            found.append(StoredCheckpoint(folder, epoch, row, score))
     return sorted(found, key=lambda c: (c.epoch, c.folder.name))
+
+
+def best_checkpoint(trial_dir: Path, best_epoch: int | None,
+                    results: list[dict] | None = None) -> StoredCheckpoint | None:
+    """The trial's kept checkpoint of its best epoch (``best_epoch`` of its last row); else
+    the kept one with the highest val mIoU, the later on ties (Ray may have deleted the best
+    epoch's folder, see above); None without one."""
+    stored = stored_checkpoints(trial_dir, results)
+    if not stored:
+        return None
+    by_epoch = {c.epoch: c for c in stored}
+    if best_epoch in by_epoch:
+        return by_epoch[best_epoch]
+    return max(stored, key=lambda c: (c.val_miou if math.isfinite(c.val_miou) else -1.0,
+                                      c.epoch))
 
 
 def _recorded_rows(trial_dir: Path) -> list[dict]:

@@ -77,10 +77,11 @@ def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_acto
     labels = [label for label in grid.labels if label not in over]  # never trained
     # ASHA's max_t: the longest trial (points may set their own epochs).
     max_epochs = max(prepared.trial_config(label).epochs for label in prepared.points)
+    if prepared.space is not None:
+        max_epochs = prepared.space.longest_epochs(max_epochs)
     if settings.search == "optuna":
         space = search_space.within_budget(prepared.space, over) if over else prepared.space
-        seeds = [space.seed(point, defaults.lr, defaults.crop_size)
-                 for label, point in grid.by_label().items() if label not in over]
+        seeds = [space.seed(label, prepared.trial_config(label).to_dict()) for label in labels]
         searcher = search.optuna_searcher(
             space, seeds, objectives=settings.objectives or ["miou"], budgets=settings.budgets,
             costs=measured or {}, seed=defaults.seed, storage=optuna_store.study_url(settings),
@@ -241,10 +242,13 @@ def run(prepared: PreparedSweep):
             settings.num_samples if settings.search == "optuna" else 0)
         if not runnable or len(over) == len(prepared.points):
             shown = "; ".join(f"{label}: {why}" for label, why in list(over.items())[:3])
-            raise SweepError(f"every grid point is over the budget, nothing to train ({shown}"
-                             f"{'; ...' if len(over) > 3 else ''}); raise the --max-* limit, "
-                             "add smaller models to the grid, or search beyond it with "
-                             "--search optuna --num-samples N")
+            beyond = ("every model the search could propose is over it; raise the --max-* "
+                      "limit or add smaller models to the grid's axes"
+                      if len(over) == len(prepared.points) else
+                      "raise the --max-* limit, add smaller models to the grid, or search "
+                      "beyond it with --search optuna --num-samples N")
+            raise SweepError(f"nothing to train within the budget ({shown}"
+                             f"{'; ...' if len(over) > 3 else ''}): {beyond}")
     tuner = build_tuner(prepared, resources, reuse_trial_actors(n_trials, resources, cluster),
                         measured=measured)
     # The trials read the training split from Ray's object store (tune.with_parameters put it

@@ -1,9 +1,10 @@
 """Searches and schedulers by name (the one list of each), and the Tune parameter space.
 
-Ray's OptunaSearch refuses ``tune.grid_search`` values, so the grid enters the search space as
-one categorical axis ``point`` (the grid point's label). Every point is seeded as a
-``points_to_evaluate`` entry with the sweep's default lr and crop size, so the grid comparison is
-always trained; Optuna's extra samples then propose point, lr and crop size together.
+A grid search is Tune's ``grid_search`` over the points' labels (``point``). An Optuna search
+asks its own define-by-run space (sweeps/search_space.py: the model from the grid's axes, lr,
+crop size, a grid file's ranges) and returns the proposed model's label as ``point``; every
+grid point is first enqueued at the sweep's own settings, so the grid comparison is always
+trained. With several objectives (sweeps/objectives.py) the scheduler is FIFO.
 
 Ray is imported inside the functions: the CLI reads these registries for its choices before
 anything starts.

@@ -17,20 +17,22 @@ Pure Python: the property test draws thousands of proposals without Ray.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from segmodels.errors import ConfigError
 from segmodels.models import NAMED_BY
-from segmodels.training import config
+from segmodels.training import TrialConfig, config
 from sweeps.grids import Grid, expand, point_label
 from sweeps.search import DEFAULT_LR_RANGE, LABELLED_AXES, POINT_KEY
 
 MODEL_AXIS = "model"
 SHARED_AXES = ("augment", "loss", "pretrained")  # axes every model has
+SETTING_AXES = ("loss", "pretrained")  # shared axes a point may leave to the sweep's setting
 SPACE_AXES = LABELLED_AXES  # model, each model's naming axes, then the shared ones
 LOG = "log"  # a grid file's ``search: {key: [low, high, log]}``
 
@@ -59,7 +61,9 @@ class SearchSpace:
     crop_choices: list[int]
     lr_range: tuple[float, float] = DEFAULT_LR_RANGE
     ranges: dict[str, NumericRange] = field(default_factory=dict)  # a grid file's search:
+    shared: dict[str, Any] = field(default_factory=dict)  # shared axis -> the sweep's value
     _by_axes: dict[tuple, str] = field(default_factory=dict, repr=False)
+    _axes_of_label: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def axes_of(self, model: str) -> list[str]:
         """The axes asked for ``model``, in the order they are asked."""
@@ -81,42 +85,76 @@ class SearchSpace:
     def label_of(self, drawn: Mapping[str, Any]) -> str:
         """The label of the point these axis values make (the grid's own point where the grid
         lists it, with any settings the grid gave that point)."""
-        return self._by_axes[_axes_key(_own_axes(drawn))]
+        return self._by_axes[_axes_key(_own_axes(drawn, self.shared))]
 
-    def seed(self, point: Mapping[str, Any], lr: float, crop: int) -> dict[str, Any]:
-        """The parameters that make Optuna propose ``point`` at lr and crop size: what a
-        grid point is enqueued as, so every grid point is trained once at the defaults."""
-        own = _own_axes(point)
+    def seed(self, label: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters that make Optuna propose the grid point ``label`` with the values
+        it trains with (``settings``: its resolved trial settings; a searched range's value is
+        kept within the range): what a grid point is enqueued as, so every grid point is
+        trained once at the sweep's own settings."""
+        own = self._axes_of_label[label]
         asked = {MODEL_AXIS: own[MODEL_AXIS]} if MODEL_AXIS in self.axes else {}
         asked |= {a: own[a] for a in self.axes_of(own[MODEL_AXIS])}
-        return {**asked, "lr": lr, "crop_size": crop}
+        asked |= {"lr": settings["lr"], "crop_size": settings["crop_size"]}
+        for name, numeric in self.ranges.items():
+            value = min(max(settings[name], numeric.low), numeric.high)
+            asked[name] = int(value) if numeric.integer else float(value)
+        return asked
+
+    def longest_epochs(self, epochs: int) -> int:
+        """The most epochs a trial can train: ``epochs``, or a searched range's top."""
+        top = self.ranges.get("epochs")
+        return max(epochs, int(top.high)) if top else epochs
 
 
-def _own_axes(point: Mapping[str, Any]) -> dict[str, Any]:
-    """The space's axes of a point, its model's defaults filled in (``expand`` normalises)."""
+def _own_axes(point: Mapping[str, Any], shared: Mapping[str, Any]) -> dict[str, Any]:
+    """The space's axes of a point: its model's own (defaults filled in, ``expand``
+    normalises) and the shared ones (the sweep's value where the point sets none)."""
     normalised = expand({k: [v] for k, v in point.items() if k in SPACE_AXES})[0]
-    return {k: v for k, v in normalised.items() if k in SPACE_AXES}
+    own = {k: v for k, v in normalised.items() if k in SPACE_AXES}
+    return {**{a: v for a, v in shared.items() if a not in own}, **own}
 
 
 def _axes_key(axes: Mapping[str, Any]) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in axes.items()))
 
 
-def _axis_values(points: list[dict[str, Any]]) -> dict[str, list[Any]]:
+def _axis_values(own_axes: list[dict[str, Any]]) -> dict[str, list[Any]]:
     """Each axis -> the values these points use, in first-seen order."""
     values: dict[str, list[Any]] = {}
-    for point in points:
-        for axis, value in _own_axes(point).items():
+    for axes in own_axes:
+        for axis, value in axes.items():
             if value not in values.setdefault(axis, []):
                 values[axis].append(value)
     return values
 
 
+Adjust = Callable[[dict[str, Any]], dict[str, Any]]
+
+
 def build_space(grid: Grid, crop_choices: list[int],
-                ranges: Mapping[str, NumericRange] | None = None) -> SearchSpace:
-    """The conditional space of a grid: each axis offers the values the grid's points use."""
-    return _space(_axis_values(grid.points), {_axes_key(_own_axes(p)): p for p in grid.points},
-                  crop_choices, ranges)
+                ranges: Mapping[str, NumericRange] | None = None,
+                fixed: Mapping[str, Any] | None = None, adjust: Adjust | None = None
+                ) -> SearchSpace:
+    """The conditional space of a grid: each axis offers the values the grid's points use
+    (``fixed``: the sweep's fixed settings, whose loss and pretrained a point without its own
+    has). ``adjust`` turns a point into the one that trains (``--pretrained``: scratch for
+    models without weights). Two grid points the space cannot tell apart (they differ only in
+    settings it does not search) are refused: only one of them could ever be proposed."""
+    defaults = {**TrialConfig().to_dict(), **(fixed or {})}
+    shared = {a: defaults[a] for a in SETTING_AXES}
+    listed: dict[tuple, dict[str, Any]] = {}
+    for point in grid.points:
+        key = _axes_key(_own_axes(point, shared))
+        if key in listed:
+            raise ConfigError(
+                f"grid points {point_label(listed[key])} and {point_label(point)} differ only "
+                "in settings --search optuna does not propose, so it could propose only one of "
+                "them: give the setting a range under search: in the grid file, make it a "
+                "model axis, or compare them with --search grid")
+        listed[key] = point
+    own = [_own_axes(p, shared) for p in grid.points]
+    return _space(_axis_values(own), listed, crop_choices, ranges, shared, adjust or dict)
 
 
 def within_budget(space: SearchSpace, rejected: set[str]) -> SearchSpace:
@@ -124,32 +162,51 @@ def within_budget(space: SearchSpace, rejected: set[str]) -> SearchSpace:
     model, backbone or encoder none of whose combinations fits is never asked for. A
     combination that is still over (ResNet18 fits without ASPP but not with it) stays: its
     trial reports the figures, never trains, and the constrained sampler learns from it."""
-    feasible = [p for label, p in space.points.items() if label not in rejected]
+    feasible = [space._axes_of_label[label] for label in space.points if label not in rejected]
     if not feasible:
         raise ConfigError("every model the search could propose is over the budget")
-    known = {_axes_key(_own_axes(p)): p for p in space.points.values()}
-    return _space(_axis_values(feasible), known, space.crop_choices, space.ranges,
-                  space.lr_range)
+    narrowed = dataclasses.replace(space, axes={}, fixed_axes={}, points={}, _by_axes={},
+                                   _axes_of_label={})
+    values = _axis_values(feasible)
+    narrowed.axes = {a: v for a, v in values.items() if len(v) > 1}
+    narrowed.fixed_axes = {a: v[0] for a, v in values.items() if len(v) == 1}
+    for axes in _combinations(values, space.shared):
+        label = space._by_axes[_axes_key(axes)]
+        narrowed._by_axes[_axes_key(axes)] = label
+        narrowed._axes_of_label[label] = axes
+        narrowed.points[label] = space.points[label]
+    return narrowed
 
 
-def _space(values: dict[str, list[Any]], grid_points: dict[tuple, dict[str, Any]],
-           crop_choices: list[int], ranges: Mapping[str, NumericRange] | None,
-           lr_range: tuple[float, float] = DEFAULT_LR_RANGE) -> SearchSpace:
-    asked = {a: v for a, v in values.items() if len(v) > 1}
-    fixed = {a: v[0] for a, v in values.items() if len(v) == 1}
-    points: dict[str, dict[str, Any]] = {}
-    by_axes: dict[tuple, str] = {}
+def _combinations(values: dict[str, list[Any]], shared: Mapping[str, Any]
+                  ) -> list[dict[str, Any]]:
+    """Every model with every combination of its own and the shared axes' values."""
+    found = []
     for model in values[MODEL_AXIS]:
         names = [a for a in (*NAMED_BY[model], *SHARED_AXES) if a in values]
         for combo in itertools.product(*(values[a] for a in names)):
-            drawn = _own_axes({MODEL_AXIS: model, **dict(zip(names, combo))})
-            key = _axes_key(drawn)
-            point = grid_points.get(key, drawn)
-            label = point_label(point)
-            points.setdefault(label, point)
-            by_axes[key] = label
-    return SearchSpace(asked, fixed, points, sorted(crop_choices), lr_range,
-                       ranges=dict(ranges or {}), _by_axes=by_axes)
+            found.append(_own_axes({MODEL_AXIS: model, **dict(zip(names, combo))}, shared))
+    return found
+
+
+def _space(values: dict[str, list[Any]], listed: dict[tuple, dict[str, Any]],
+           crop_choices: list[int], ranges: Mapping[str, NumericRange] | None,
+           shared: dict[str, Any], adjust: Adjust) -> SearchSpace:
+    space = SearchSpace({a: v for a, v in values.items() if len(v) > 1},
+                        {a: v[0] for a, v in values.items() if len(v) == 1}, {},
+                        sorted(crop_choices), ranges=dict(ranges or {}), shared=dict(shared))
+    for axes in _combinations(values, shared):
+        key = _axes_key(axes)
+        # a combination the grid does not list: its axes, shared ones only where they differ
+        # from the sweep's value (labels as short as the grid's)
+        point = listed.get(key) or {a: v for a, v in axes.items()
+                                    if a not in shared or v != shared[a]}
+        point = adjust(dict(point))
+        label = point_label(point)
+        space.points.setdefault(label, point)
+        space._by_axes[key] = label
+        space._axes_of_label[label] = axes
+    return space
 
 
 def parse_ranges(raw: Mapping[str, Any], source: str) -> dict[str, NumericRange]:

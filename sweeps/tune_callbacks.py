@@ -49,7 +49,7 @@ from ray.tune.result import (
 
 from segmodels.training import TrialConfig, trial_settings
 from sweeps.ray_state import collect_wandb_runs, mlflow_trial_runs, wandb_actor, wandb_queue
-from sweeps.resume_repair import stored_checkpoints
+from sweeps.resume_repair import best_checkpoint
 from sweeps.search import POINT_KEY, split_tune_config
 
 logger = logging.getLogger(__name__)
@@ -134,24 +134,6 @@ def trial_metrics(result: Mapping[str, Any]) -> dict[str, float]:
             and not isinstance(value, bool) and math.isfinite(value)}
 
 
-def best_checkpoint(trial_dir: Path, best_epoch: int | None) -> Path | None:
-    """The trial's kept checkpoint folder of its best epoch (``best_epoch`` of its last row);
-    else the kept one with the highest val mIoU, the later on ties; None without one. The
-    same choice as the analysis loader's."""
-    stored = stored_checkpoints(trial_dir)
-    if not stored:
-        return None
-    by_epoch = {c.epoch: c.folder for c in stored}
-    if best_epoch in by_epoch:
-        return by_epoch[best_epoch]
-
-    def score(c) -> float:
-        value = (c.row or {}).get("val_miou")
-        return value if isinstance(value, float) and math.isfinite(value) else -1.0
-
-    return max(stored, key=lambda c: (score(c), c.epoch)).folder
-
-
 def _unpickle_with_defaults(callback, state: dict[str, Any]) -> None:
     """``__setstate__`` of the MLflow and W&B callbacks: one that an earlier segsweep pickled
     into a sweep's tuner.pkl lacks the attributes added since; a resume of that sweep gets
@@ -165,7 +147,8 @@ def _trial_best_checkpoint(trial) -> Path | None:
     folder = Path(trial.path)
     if not folder.is_absolute() or not folder.is_dir():
         return None
-    return best_checkpoint(folder, (trial.last_result or {}).get("best_epoch"))
+    best = best_checkpoint(folder, (trial.last_result or {}).get("best_epoch"))
+    return None if best is None else best.folder
 
 
 class MLflowCallback(_ShowsSettings, MLflowLoggerCallback):

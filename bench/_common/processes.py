@@ -13,8 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .paths import ROOT
-from .runs import _clean_env
+from .paths import ROOT, clean_env
 from .table import Row
 
 
@@ -112,7 +111,7 @@ def run_script(name: str, flags: list[str], log: Path | None = None,
         out = Path(tmp) / "rows.json"
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, str(ROOT / "bench" / f"{name}.py"), *flags,
-                               "--json", str(out)], cwd=ROOT, env=_clean_env(),
+                               "--json", str(out)], cwd=ROOT, env=clean_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               timeout=timeout)
         seconds = time.perf_counter() - start

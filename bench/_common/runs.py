@@ -14,13 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .paths import ROOT
-
-
-def _clean_env() -> dict[str, str]:
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
-    env.pop("RAY_ADDRESS", None)  # one local node, never a cluster someone else started
-    return env
+from .paths import ROOT, clean_env
+from .processes import descendants, is_trial_process
 
 
 @dataclass
@@ -41,7 +36,7 @@ def run_cli(argv: list[str], log: Path | None = None, timeout: float = 3600) -> 
     """``python tune_app.py ARGV`` as a user runs it; every output line is time-stamped."""
     start = time.time()
     proc = subprocess.Popen([sys.executable, str(ROOT / "tune_app.py"), *argv], cwd=ROOT,
-                            env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, bufsize=1)
     lines: list[tuple[float, str]] = []
     assert proc.stdout is not None
@@ -133,7 +128,6 @@ def _wait_for_trial_processes_to_exit(timeout: float = 60.0) -> None:
     """Tune ends a sweep's trial actors on its way out of ``fit``; their processes exit a moment
     later. A shared Ray keeps running, so wait for them: a probe of the next sweep would count
     them as its own trials."""
-    from .processes import descendants, is_trial_process
 
     deadline = time.monotonic() + timeout
     while any(is_trial_process(p) for p in descendants()) and time.monotonic() < deadline:

@@ -130,6 +130,9 @@ class _EpochReporter(pl.Callback):
             best_epoch=self.best["epoch"],
             **self.static,
         )
+        memory = peak_gpu_memory_mb(pl_module.device)
+        if memory is not None:
+            row["gpu_memory_mb"] = memory
         self.history.append({k: v for k, v in row.items() if k != "val_confusion"})
         if self.module.pictures and trainer.logger is not None:
             for i, picture in enumerate(self.module.pictures):
@@ -151,6 +154,15 @@ class _EpochReporter(pl.Callback):
                 IMAGE_CONFUSIONS: self.module.image_confusions(),
             }
             self.reporter.report(row, state)
+
+
+def peak_gpu_memory_mb(device: torch.device) -> float | None:
+    """The most GPU memory this trial's process has held so far (the caching allocator's
+    reservation, MB): what trials packed onto one GPU take from each other, and what a share
+    must fit. None on the CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.cuda.max_memory_reserved(device) / 1e6
 
 
 def _quiet_lightning() -> None:

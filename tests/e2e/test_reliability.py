@@ -400,7 +400,7 @@ def test_killed_trial_worker_is_retried_from_its_checkpoint(worker_killed):
     assert state[w.victim]["num_failures"] == 1 and state[w.other]["num_failures"] == 0
     assert {s["status"] for s in state.values()} == {"TERMINATED"}
     assert (trial_dirs(w.exp)[w.victim] / "error.txt").is_file()  # Ray keeps the trace
-    assert "The trial terminated successfully after retrying" in w.output
+    assert "failed (attempt 1), retried from its last checkpoint" in w.output  # the console
     from analysis import load_experiment
 
     trials = load_experiment(w.exp).trials.set_index("label")

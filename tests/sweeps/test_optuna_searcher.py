@@ -19,7 +19,7 @@ from sweeps.search_space import build_space
 def _searcher(objectives, budgets=None, costs=None, storage=None):
     grid = load_grid("homework")
     space = build_space(grid, [64])
-    seeds = [space.seed(p, 1e-3, 64) for p in grid.points]
+    seeds = [space.seed(label, {"lr": 1e-3, "crop_size": 64}) for label in grid.labels]
     return search.optuna_searcher(space, seeds, objectives=objectives, budgets=budgets or {},
                                   costs=costs or {}, storage=storage, study_name="s")
 

@@ -514,7 +514,7 @@ def test_a_grid_file_sets_objectives_budget_and_search_ranges(tmp_path, tiny_dat
     with pytest.raises(SweepError, match="search: names ranges for --search optuna"):
         prepare(_settings(tmp_path, tiny_dataset_dir, grid=str(grid), name="grid-search"))
     grid.write_text("objectives: [size_mb]\naxes:\n  model: [unet]\n")
-    with pytest.raises(GridError, match="add --objective miou"):
+    with pytest.raises(GridError, match="objectives: size_mb: add miou to it"):
         prepare(_settings(tmp_path, tiny_dataset_dir, grid=str(grid), name="other"))
     grid.write_text("budget: {miou: 0.5}\naxes:\n  model: [unet]\n")
     with pytest.raises(GridError, match="budget: 'miou': budgets exist for"):

@@ -20,7 +20,7 @@ def test_optuna_is_seeded_with_every_grid_point_at_the_defaults():
 
     grid = load_grid("homework")
     space = build_space(grid, [128, 256])
-    seeds = [space.seed(p, 1e-3, 256) for p in grid.points]
+    seeds = [space.seed(label, {"lr": 1e-3, "crop_size": 256}) for label in grid.labels]
     searcher = search.optuna_searcher(space, seeds, objectives=["miou"], budgets={}, costs={})
     assert searcher._points_to_evaluate == seeds
     assert seeds[0] == {"model": "unet", "augment": False, "lr": 1e-3, "crop_size": 256}

@@ -76,8 +76,8 @@ def test_a_seed_makes_optuna_propose_its_grid_point():
     grid = load_grid("homework")
     space = build_space(grid, [64, 128])
     study = optuna.create_study(direction="maximize")
-    for point in grid.points:
-        study.enqueue_trial(space.seed(point, 1e-3, 64))
+    for label in grid.labels:
+        study.enqueue_trial(space.seed(label, {"lr": 1e-3, "crop_size": 64}))
     for point in grid.points:
         trial = study.ask()
         assert space(trial)["point"] == point_label(point)
@@ -127,3 +127,46 @@ def test_search_ranges_take_the_settings_type():
     ranges = parse_ranges({"weight_decay": [1e-6, 1e-2, "log"], "epochs": [2, 8]}, "g.yaml")
     assert ranges["weight_decay"] == NumericRange(1e-6, 1e-2, log=True, integer=False)
     assert ranges["epochs"] == NumericRange(2, 8, log=False, integer=True)
+
+
+def test_with_pretrained_the_models_with_weights_keep_them_and_the_others_train_from_scratch():
+    from sweeps.grids import scratch_point
+
+    fixed = {"pretrained": True}
+    grid = load_grid("homework")
+    space = build_space(grid, [64], fixed=fixed, adjust=lambda p: scratch_point(p, fixed))
+    assert "pretrained" not in space.axes  # one value: the sweep's
+    assert "unet/no-aug/pretrained=False" in space.points  # UNet has no ImageNet weights
+    assert "deeplab/resnet18/aspp/aug" in space.points  # DeepLab keeps its weights
+    assert not any(label.startswith("deeplab") and "pretrained" in label
+                   for label in space.points)
+    study = optuna.create_study()
+    for _ in range(30):
+        assert space(study.ask())["point"] in space.points
+
+
+def test_a_loss_set_on_some_points_is_an_axis_with_the_sweeps_loss_beside_it():
+    grid = load_grid("homework")
+    grid.points = [{**p, "loss": "dice"} if p["model"] == "unet" else p for p in grid.points]
+    space = build_space(grid, [64])
+    assert space.axes["loss"] == ["dice", "ce"]
+    assert "deeplab/resnet18/aspp/aug/loss=dice" in space.points
+    assert "deeplab/resnet18/aspp/aug" in space.points  # the sweep's loss: the grid's label
+
+
+def test_grid_points_the_space_cannot_tell_apart_are_refused():
+    grid = Grid("g", [{"model": "unet", "augment": False, "optimizer": "adam"},
+                      {"model": "unet", "augment": False, "optimizer": "sgd"}])
+    with pytest.raises(ConfigError, match="differ only in settings --search optuna does not "
+                                          "propose"):
+        build_space(grid, [64])
+
+
+def test_a_seed_keeps_a_searched_setting_at_the_sweeps_value_within_its_range():
+    space = build_space(load_grid("homework"), [64],
+                        {"weight_decay": NumericRange(1e-6, 1e-2, log=True),
+                         "epochs": NumericRange(2, 8, integer=True)})
+    seed = space.seed("unet/aug", {"lr": 1e-3, "crop_size": 64, "weight_decay": 0.0,
+                                   "epochs": 5})
+    assert seed["weight_decay"] == 1e-6 and seed["epochs"] == 5  # 0 clamped into the range
+    assert space.longest_epochs(4) == 8

@@ -177,14 +177,19 @@ def _checkpoint(trial_dir: Path, epoch: int, val_miou: float) -> Path:
 
 
 def test_the_best_checkpoint_is_the_best_epochs_else_the_highest_kept(tmp_path):
-    from sweeps.tune_callbacks import best_checkpoint
+    from sweeps.resume_repair import best_checkpoint
 
     best, latest = _checkpoint(tmp_path, 2, 0.5), _checkpoint(tmp_path, 4, 0.3)
     (tmp_path / f"{CHECKPOINT_PREFIX}000009").mkdir()  # a copy cut short: no candidate
-    assert best_checkpoint(tmp_path, 2) == best
-    assert best_checkpoint(tmp_path, 3) == best  # its best epoch's folder is gone
-    assert best_checkpoint(tmp_path, 4) == latest
+    assert best_checkpoint(tmp_path, 2).folder == best
+    assert best_checkpoint(tmp_path, 3).folder == best  # its best epoch's folder is gone
+    assert best_checkpoint(tmp_path, 4).folder == latest
     assert best_checkpoint(tmp_path / "none", 2) is None
+    # a folder whose meta.json is lost (older sweeps) is known by the result row naming it
+    (latest / META_FILE).unlink()
+    assert best_checkpoint(tmp_path, 4).folder == best
+    rows = [{"epoch": 4, "val_miou": 0.3, "checkpoint_dir_name": latest.name}]
+    assert best_checkpoint(tmp_path, 4, rows).folder == latest
 
 
 def _mlflow_runs(uri: str, name: str = "s") -> dict:
@@ -439,7 +444,7 @@ def test_a_resumed_optuna_search_does_not_queue_the_grid_points_again(tmp_path):
     url = f"sqlite:///{tmp_path}/optuna.db"
     grid = Grid("g", list(POINTS.values()))
     space = build_space(grid, [64, 96])
-    seeds = [space.seed(p, 1e-3, 64) for p in grid.points]
+    seeds = [space.seed(label, {"lr": 1e-3, "crop_size": 64}) for label in grid.labels]
     started = search.optuna_searcher(space, seeds, objectives=["miou"], budgets={}, costs={},
                                      storage=url, study_name="s")
     stored = pickle.dumps(started)  # Ray keeps the searcher as built in tuner.pkl

@@ -8,7 +8,12 @@ from segmodels.errors import ConfigError
 from segmodels.models.registry import model_configs
 from segmodels.training.checkpoint import load_checkpoint, model_from_checkpoint
 from segmodels.training.config import TrialConfig
-from segmodels.training.trial import LocalReporter, loader_settings, train_trial
+from segmodels.training.trial import (
+    LocalReporter,
+    loader_settings,
+    peak_gpu_memory_mb,
+    train_trial,
+)
 
 TINY = {"model": "unet", "model_kwargs": {"min_channels": 4, "max_channels": 16},
         "epochs": 2, "crop_size": 64, "batch_size": 4, "inference_repeats": 1,
@@ -26,6 +31,7 @@ def test_trial_reports_every_epoch_with_summary_facts(tiny_data, tmp_path):
         assert key in row, key
     assert row["epochs_planned"] == 2  # what the CLI projects a stopped trial's minutes to
     assert math.isnan(row["inference_ms_gpu"])  # no GPU here
+    assert "gpu_memory_mb" not in row  # a CPU trial holds no GPU memory to report
     assert row["best_val_miou"] == max(r["val_miou"] for r in reporter.history)
     assert sum(map(sum, row["val_confusion"])) == sum(m.size for m in tiny_data.val.masks)
     assert (tmp_path / "best.pt").is_file() and (tmp_path / "last.pt").is_file()
@@ -189,3 +195,11 @@ def test_the_best_epochs_per_image_evidence_is_kept_in_the_splits_order(tiny_dat
     assert metrics.mean_iou(torch.from_numpy(cms.sum(0))) == pytest.approx(best["val_miou_global"])
     assert metrics.course_scores(torch.from_numpy(cms))["miou"] == \
         pytest.approx(best["val_miou_per_image"])
+
+
+def test_a_gpu_trial_reports_its_peak_gpu_memory(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "max_memory_reserved", lambda device: 1_536_000_000)
+    assert peak_gpu_memory_mb(torch.device("cuda", 0)) == 1536.0
+    assert peak_gpu_memory_mb(torch.device("cpu")) is None
