@@ -26,10 +26,10 @@ demo: $(STAMP)
 	$(PY) tune_app.py $(DEMO_FLAGS)
 	$(PY) -m analysis.render_check runs/demo/report/report.html
 
-# Three workers (pytest-xdist) on two cores: the suite's sweeps wait on Ray and subprocesses
-# much of the time (with two workers the cores were busy 58% of the run, bench/README.md).
+# Two workers (pytest-xdist): the suite's sweeps wait on Ray and subprocesses part of the time;
+# a third worker on two cores gained nothing (the cores are ~80% busy, bench/README.md).
 # Slow tests start first, and tests sharing a sweep built once share a worker (tests/conftest.py).
-WORKERS ?= 3
+WORKERS ?= 2
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(WORKERS) --dist loadgroup --durations=30
 
