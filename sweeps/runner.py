@@ -222,21 +222,10 @@ def run(prepared: PreparedSweep):
         write_sweep_record(settings, prepared.grid, prepared.fixed, prepared.data,
                            scheduler_reason=prepared.scheduler_reason, resources=resources,
                            cluster=cluster, search_points=prepared.search_points)
-    print(f"Sweep {settings.name!r}: {n_trials} trial(s) of grid {prepared.grid.name!r}, "
-          f"{describe_resources(resources, configs)}, scheduler "
-          f"{settings.scheduler.upper()} ({prepared.scheduler_reason}); results in "
-          f"{settings.experiment_path()}", flush=True)
-    for line in tracking.dashboard_commands(settings):
-        print(line, flush=True)
-    if prepared.from_scratch:
-        print(f"--pretrained: {', '.join(prepared.from_scratch)} train from scratch (the model "
-              "has no pretrained weights)", flush=True)
     measured = {}
     if wanted or settings.budgets:
         measured = costs.measure_costs(settings, prepared.points, prepared.fixed,
                                        threads=max(1, int(resources["cpu"])))
-        for label, why in costs.rejected(measured).items():
-            print(f"rejected, never trained: {label}: {why}", flush=True)
         over = costs.rejected(measured)
         runnable = len(set(prepared.grid.labels) - set(over)) + (
             settings.num_samples if settings.search == "optuna" else 0)
@@ -249,6 +238,18 @@ def run(prepared: PreparedSweep):
                       "beyond it with --search optuna --num-samples N")
             raise SweepError(f"nothing to train within the budget ({shown}"
                              f"{'; ...' if len(over) > 3 else ''}): {beyond}")
+        n_trials -= len(set(prepared.grid.labels) & set(over))  # grid points never trained
+    print(f"Sweep {settings.name!r}: {n_trials} trial(s) of grid {prepared.grid.name!r}, "
+          f"{describe_resources(resources, configs)}, scheduler "
+          f"{settings.scheduler.upper()} ({prepared.scheduler_reason}); results in "
+          f"{settings.experiment_path()}", flush=True)
+    for label, why in costs.rejected(measured).items():
+        print(f"rejected, never trained: {label}: {why}", flush=True)
+    for line in tracking.dashboard_commands(settings):
+        print(line, flush=True)
+    if prepared.from_scratch:
+        print(f"--pretrained: {', '.join(prepared.from_scratch)} train from scratch (the model "
+              "has no pretrained weights)", flush=True)
     tuner = build_tuner(prepared, resources, reuse_trial_actors(n_trials, resources, cluster),
                         measured=measured)
     # The trials read the training split from Ray's object store (tune.with_parameters put it

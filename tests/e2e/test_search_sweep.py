@@ -169,6 +169,8 @@ def test_a_budgeted_search_never_trains_an_architecture_over_it_and_fronts_the_r
     assert f"rejected, never trained: {sorted(over)[0]}" in output or any(
         f"rejected, never trained: {label}" in output for label in over)
 
+    trials_to_train = 3 + len(set(load_homework()) - over)  # samples + grid points within
+    assert f"Sweep 'budget': {trials_to_train} trial(s)" in output
     table = pd.read_csv(exp / "report" / "trials.csv")
     points = {t.trial_id: t.config["point"] for t in ray_state.read_trials(exp)}
     table["point"] = table["trial_id"].map(points)
