@@ -16,10 +16,11 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from segmodels.models import create_model, model_size_mb, parameter_count
+from segmodels.models import model_size_mb, parameter_count
 from segmodels.training import TrialConfig, trial_settings
 from sweeps.inference_pass import time_architectures, time_architectures_on_a_gpu
 from sweeps.objectives import OBJECTIVES, REJECTED, over_budget
+from sweeps.prepare import network_without_weights
 from sweeps.record import read_experiment_file, write_experiment_file
 from sweeps.settings import SweepSettings
 from sweeps.storage import COSTS_FILE, INFERENCE_FILE, INFERENCE_GPU_FILE
@@ -33,20 +34,13 @@ def needed(objectives: list[str], budgets: dict[str, float]) -> list[str]:
 def _static_costs(points: dict[str, dict[str, Any]], fixed: dict[str, Any]
                   ) -> dict[str, dict[str, float | int]]:
     """Size and parameters from the network built on the meta device (no memory, no time)."""
-    import torch
-
     found: dict[str, dict[str, float | int]] = {}
     by_network: dict[Any, dict[str, float | int]] = {}
     for label, point in points.items():
         cfg = TrialConfig.from_dict(trial_settings(fixed, point))
         key = cfg.network_key()
         if key not in by_network:
-            args = {**cfg.model_args(), "pretrained": None}
-            try:
-                with torch.device("meta"):
-                    model = create_model(cfg.model, **args)
-            except RuntimeError:  # smp's MiT encoders cannot be built on the meta device
-                model = create_model(cfg.model, **args)
+            model = network_without_weights(cfg)
             by_network[key] = {"size_mb": model_size_mb(model),
                                "params": parameter_count(model)}
         found[label] = by_network[key]

@@ -81,6 +81,19 @@ class PreparedSweep:
         return TrialConfig.from_dict(trial_settings(self.fixed, self.points[label], searched))
 
 
+def network_without_weights(cfg: TrialConfig):
+    """The trial's network built on the meta device (no memory, no download); one the meta
+    device cannot build (smp's MiT encoders call ``.item()``) is built on the CPU."""
+    import torch
+
+    args = {**cfg.model_args(), "pretrained": None}
+    try:
+        with torch.device("meta"):
+            return create_model(cfg.model, **args)
+    except RuntimeError:
+        return create_model(cfg.model, **args)
+
+
 def _check_model(cfg: TrialConfig) -> int:
     """Build the model without weights on the meta device (no memory): a bad model option or an
     architecture/encoder pair smp cannot build fails here, before Ray starts and before any
@@ -89,12 +102,7 @@ def _check_model(cfg: TrialConfig) -> int:
     one checkpoint of it (for the disk check)."""
     import torch
 
-    args = {**cfg.model_args(), "pretrained": None}
-    try:
-        with torch.device("meta"):
-            model = create_model(cfg.model, **args)
-    except RuntimeError:
-        model = create_model(cfg.model, **args)
+    model = network_without_weights(cfg)
     if cfg.batch_size == 1:  # an explicit choice: fine for UNet, fatal for ASPP's pooling
         device = next(model.parameters()).device
         try:
