@@ -350,6 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The installed ``segsweep`` command and ``python tune_app.py``."""
+    from segmodels.program import exit_program
+
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    sys.exit(main())
+    exit_program(main())
+
+
+if __name__ == "__main__":
+    cli()

@@ -61,4 +61,6 @@ def main(argv: list[str] | None = None, prog: str = "python -m deploy") -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from segmodels.program import exit_program
+
+    exit_program(main())
