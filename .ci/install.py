@@ -54,8 +54,10 @@ def uv_arguments(settings: dict[str, str]) -> tuple[list[str], dict[str, str]]:
 
 def main(requirements: list[str]) -> int:
     args, env = uv_arguments(pip_config())
-    command = [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python",
-               sys.executable, *args, *requirements]
+    # Bytecode compiled at install, as pip does: where PYTHONDONTWRITEBYTECODE is set (this
+    # machine, many CI images) every process would otherwise compile torch's sources again.
+    command = [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--compile-bytecode",
+               "--python", sys.executable, *args, *requirements]
     return subprocess.run(command, env={**os.environ, **env}).returncode
 
 
