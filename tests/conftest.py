@@ -111,12 +111,14 @@ def offline(monkeypatch, tmp_path):
 class CliSweep:
     stdout: str
     exp: Path
+    stderr: str = ""
 
 
 @pytest.fixture(scope="session")
 def homework_seeds(tmp_path_factory, tiny_dataset_dir) -> CliSweep:
     """The course's grid with --seeds 3 (18 trials, 2 epochs of 32-px crops) through the CLI,
-    report included: what the seed tests of the CLI, the report and bench/seeds.py read."""
+    its output read through a pipe, report included: what the seed tests of the CLI, the
+    console test, the report, the export and bench/seeds.py read."""
     root = Path(__file__).resolve().parents[1]
     storage = tmp_path_factory.mktemp("homework_seeds")
     args = ["--grid", "homework", "--seeds", "3", "--data", str(tiny_dataset_dir),
@@ -127,4 +129,4 @@ def homework_seeds(tmp_path_factory, tiny_dataset_dir) -> CliSweep:
     proc = subprocess.run([sys.executable, str(root / "tune_app.py"), *args], cwd=root,
                           env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return CliSweep(proc.stdout, storage / "homework")
+    return CliSweep(proc.stdout, storage / "homework", proc.stderr)
