@@ -70,6 +70,9 @@ def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_acto
         trial_request(resources),
     )
     if settings.resume:
+        from sweeps.tracker_callbacks import resolve_earlier_pickles
+
+        resolve_earlier_pickles()  # a sweep's callbacks pickled before they moved
         return tune.Tuner.restore(settings.experiment_path(), trainable,
                                   resume_unfinished=True, resume_errored=True)
     defaults = TrialConfig.from_dict(fixed)

@@ -110,7 +110,8 @@ def test_mlflow_gets_a_run_per_trial_kept_across_a_resume(monkeypatch, tmp_path)
     pytest.importorskip("mlflow")
     from mlflow import MlflowClient
 
-    from sweeps.tune_callbacks import MLflowCallback, TrialSettings
+    from sweeps.tracker_callbacks import MLflowCallback
+    from sweeps.tune_callbacks import TrialSettings
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # Ray's setup sets it: restored after
@@ -314,7 +315,7 @@ def test_a_wandb_run_ends_as_its_trial_and_a_resume_continues_it(monkeypatch, tm
     Ctrl-C ends KILLED; the resumed trial's run has the same id (resume=allow), logs the
     epochs after, and its best checkpoint as an artifact; W&B prints nothing."""
     pytest.importorskip("wandb")
-    from sweeps.tune_callbacks import _QueueItem, _WandbRun
+    from sweeps.tracker_callbacks import _QueueItem, _WandbRun
 
     for key, value in {"WANDB_MODE": "offline", "WANDB_SILENT": "false",
                        "WANDB_START_METHOD": "thread", "WANDB_DATA_DIR": str(tmp_path / "data"),
@@ -355,8 +356,9 @@ def test_the_wandb_callback_tells_each_run_how_its_trial_ended(monkeypatch, tmp_
     pytest.importorskip("wandb")
     from ray.air.integrations.wandb import WandbLoggerCallback
 
-    from sweeps import tune_callbacks
-    from sweeps.tune_callbacks import STOP_SECONDS, TrialSettings, WandbCallback, _QueueItem
+    from sweeps import tracker_callbacks
+    from sweeps.tracker_callbacks import STOP_SECONDS, WandbCallback, _QueueItem
+    from sweeps.tune_callbacks import TrialSettings
 
     started, waits = {}, []
 
@@ -365,7 +367,7 @@ def test_the_wandb_callback_tells_each_run_how_its_trial_ended(monkeypatch, tmp_
         started[trial.trial_id] = init
 
     monkeypatch.setattr(WandbLoggerCallback, "_start_logging_actor", start)
-    monkeypatch.setattr(tune_callbacks, "collect_wandb_runs",
+    monkeypatch.setattr(tracker_callbacks, "collect_wandb_runs",
                         lambda callback, timeout, kill_late: waits.append((timeout, kill_late)))
     callback = WandbCallback(TrialSettings(FIXED, POINTS), tags={"grid": "g"}, project="p")
     config = {"point": "unet/aug", "lr": 0.003, "crop_size": 64}
@@ -547,3 +549,27 @@ def test_wandb_online_without_a_login_is_refused_offline_is_not(tmp_path):
     assert "WANDB_MODE=offline" in refused.stderr
     assert _wandb_check(tmp_path, WANDB_MODE="offline").returncode == 0
     assert _wandb_check(tmp_path, WANDB_API_KEY="x" * 40).returncode == 0
+
+
+def test_a_sweep_without_trackers_loads_neither_and_old_pickles_still_find_the_callbacks():
+    """The CLI builds a sweep's callbacks without importing MLflow or W&B unless a tracker is
+    asked for; a tuner.pkl written before the MLflow and W&B callbacks moved to
+    sweeps.tracker_callbacks names them in sweeps.tune_callbacks: a resume resolves those names
+    (sweeps.runner calls resolve_earlier_pickles before Tuner.restore)."""
+    import pickle
+
+    code = ("import sys; from sweeps.tracking import new_sweep_callbacks; "
+            "from sweeps.settings import SweepSettings; "
+            "cbs = new_sweep_callbacks(SweepSettings(name='s', storage=sys.argv[1]), {}, {}, "
+            "tags={}); print(len(cbs), 'mlflow' in sys.modules, 'wandb' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, "/tmp/unused-storage"],
+                         cwd=Path(__file__).resolve().parents[2],
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["1", "False", "False"], out.stderr[-2000:]
+
+    from sweeps import tracker_callbacks
+
+    tracker_callbacks.resolve_earlier_pickles()
+    for name in ("MLflowCallback", "WandbCallback"):
+        old = f"csweeps.tune_callbacks\n{name}\n.".encode()  # a class as pickle names it
+        assert pickle.loads(old) is getattr(tracker_callbacks, name)
