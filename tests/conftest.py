@@ -123,7 +123,8 @@ def homework_seeds(tmp_path_factory, tiny_dataset_dir) -> CliSweep:
     storage = tmp_path_factory.mktemp("homework_seeds")
     args = ["--grid", "homework", "--seeds", "3", "--data", str(tiny_dataset_dir),
             "--epochs", "2", "--crop-size", "32", "--batch-size", "2", "--inference-repeats",
-            "1", "--inference-size", "64x48", "--storage", str(storage), "--num-cpus", "2"]
+            "1", "--inference-size", "64x48", "--storage", str(storage), "--num-cpus", "2",
+            "--no-dashboard"]  # the dashboard's line and port: tests/e2e/test_reliability.py
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.run([sys.executable, str(root / "tune_app.py"), *args], cwd=root,
