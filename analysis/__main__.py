@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from analysis.loading import ExperimentError
+from analysis.loading import ExperimentError, read_sweep_meta
 from analysis.rankings import DEFAULT_TOLERANCE
 from segmodels.errors import SegsweepError
 
@@ -28,7 +28,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _time_inference(run_dir: Path) -> Path:
-    from analysis.loading import read_sweep_meta
     from analysis.timing import time_sweep_architectures
 
     meta = read_sweep_meta(run_dir)
@@ -45,9 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.tolerance < 1:
         print(f"error: --tolerance must be in [0, 1), got {args.tolerance}", file=sys.stderr)
         return 2
-    from analysis.report import build_report
-
     try:
+        read_sweep_meta(Path(args.run_dir).expanduser())  # a wrong folder: refused at once
+        from analysis.report import build_report
+
         if args.time_inference:
             print(f"wrote {_time_inference(Path(args.run_dir).expanduser())}")
         path = build_report(args.run_dir, args.out, args.tolerance, not args.no_examples)

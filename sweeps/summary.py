@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segmodels.metrics import constant_predictor_miou
 from sweeps import objectives
 from sweeps.equal_work import PROJECTED, is_projected, projected_minutes
 from sweeps.search import POINT_KEY, trial_label
@@ -104,6 +103,8 @@ def ranking_table(results, cpu_inference: dict[str, dict] | None = None,
 
 
 def print_summary(results, prepared) -> None:
+    from segmodels.metrics import constant_predictor_miou  # torch: loaded here, not by readers
+
     table = ranking_table(results, getattr(prepared, "cpu_inference", None),
                           getattr(prepared, "gpu_inference", None))
     baseline = constant_predictor_miou(prepared.data.val)

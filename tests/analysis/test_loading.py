@@ -268,3 +268,16 @@ def test_an_epoch_retried_after_a_lost_worker_keeps_the_retrys_row(tmp_path):
     assert list(curve["val_miou"]) == [0.1, 0.25] and list(curve["pid"]) == [4242, 5151]
     t = exp.trials.set_index("trial_id").loc[trial[0]]
     assert t["epochs_done"] == 2 and t["best_val_miou"] == 0.25
+
+
+def test_reading_a_stored_sweep_needs_neither_torch_nor_matplotlib():
+    """``analysis.loading`` (what the CLI's intervals and ``python -m analysis``'s folder check
+    use) starts without torch or matplotlib, so a wrong folder is refused at once."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, analysis, analysis.loading; "
+             "print('torch' in sys.modules, 'matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.split() == ["False", "False"]
