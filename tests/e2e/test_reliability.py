@@ -748,8 +748,9 @@ def test_a_storage_that_fills_up_ends_in_one_line_then_resume_finishes(
     args = ["--grid", grid, "--data", str(tiny_dataset_dir), *flags, "--num-cpus", "1",
             "--max-failures", "1", "--no-dashboard", "--storage", str(small_storage)]
     with Sweep(args, tmp_path / "full.log") as sweep:
-        sweep.poll(lambda: any(exp.glob("*/checkpoint_*/checkpoint.pt")), 300,
-                   "the first checkpoint")
+        # An epoch's row is stored once its checkpoint folder was copied whole (the trial
+        # persists it before it reports): the disk fills after that, never mid-copy.
+        sweep.poll(lambda: any(results(exp).values()), 300, "the first epoch, checkpointed")
         ballast = _fill(small_storage)
         code = sweep.wait(300)
         left = sweep.wait_gone(30)
