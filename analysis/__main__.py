@@ -27,10 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _time_inference(run_dir: Path) -> Path:
+def _time_inference(run_dir: Path, meta: dict) -> Path:
     from analysis.timing import time_sweep_architectures
 
-    meta = read_sweep_meta(run_dir)
     print("timing CPU inference, one architecture at a time...", flush=True)
     try:
         return time_sweep_architectures(run_dir, meta)
@@ -44,12 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.tolerance < 1:
         print(f"error: --tolerance must be in [0, 1), got {args.tolerance}", file=sys.stderr)
         return 2
+    run_dir = Path(args.run_dir).expanduser()
     try:
-        read_sweep_meta(Path(args.run_dir).expanduser())  # a wrong folder: refused at once
+        meta = read_sweep_meta(run_dir)  # a wrong folder: refused before the report loads
         from analysis.report import build_report
 
         if args.time_inference:
-            print(f"wrote {_time_inference(Path(args.run_dir).expanduser())}")
+            print(f"wrote {_time_inference(run_dir, meta)}")
         path = build_report(args.run_dir, args.out, args.tolerance, not args.no_examples)
     except SegsweepError as exc:  # ExperimentError, a CheckpointError, ...: user-facing
         print(f"error: {exc}", file=sys.stderr)

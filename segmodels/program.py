@@ -12,7 +12,7 @@ def exit_program(code: int) -> NoReturn:
 
     A sweep's process holds millions of objects (torch, Ray, Lightning, pandas); collecting
     them one last time at exit kept the prompt waiting ~2 s after the last line. Freezing them
-    skips only that sweep for cycles: atexit handlers (Ray's shutdown, the trackers, the name
+    skips only that last collection: atexit handlers (Ray's shutdown, the trackers, the name
     lock) still run and the standard streams are still flushed.
     """
     gc.freeze()

@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,13 @@ class PreparedSweep:
 
     def trial_config(self, label: str, searched: dict[str, Any] | None = None) -> TrialConfig:
         return TrialConfig.from_dict(trial_settings(self.fixed, self.points[label], searched))
+
+
+def longest_epochs(configs: Iterable[TrialConfig], space: SearchSpace | None) -> int:
+    """The most epochs a trial of the sweep can train (a searched epochs range's top included):
+    ASHA's horizon, and the bound of ``--grace-period``."""
+    longest = max(cfg.epochs for cfg in configs)
+    return longest if space is None else space.longest_epochs(longest)
 
 
 def network_without_weights(cfg: TrialConfig):
@@ -372,9 +380,7 @@ def prepare(settings: SweepSettings) -> PreparedSweep:
     everything = Grid(grid.name, [*grid.points, *search_points.values()])
     configs = _point_configs(everything, fixed)  # as they train: --pretrained only where
     # weights exist
-    longest = max(cfg.epochs for cfg in configs.values())
-    if space is not None:
-        longest = space.longest_epochs(longest)
+    longest = longest_epochs(configs.values(), space)
     if settings.scheduler == "asha" and (settings.grace_period or 0) > longest:
         raise SweepError(f"--grace-period {settings.grace_period} is beyond the sweep's longest "
                          f"training ({longest} epochs): ASHA could never stop a trial; use "

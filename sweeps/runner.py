@@ -25,7 +25,7 @@ from sweeps import costs, optuna_store, ray_state, search, search_space, trackin
 from sweeps.cluster_checks import storage_warning
 from sweeps.console import ConsoleProgress, release_terminal, replace_rays_console
 from sweeps.inference_pass import time_after_sweep
-from sweeps.prepare import PreparedSweep
+from sweeps.prepare import PreparedSweep, longest_epochs
 from sweeps.record import (
     write_sweep_record,
 )
@@ -79,9 +79,8 @@ def build_tuner(prepared: PreparedSweep, resources: dict[str, float], reuse_acto
     over = set(costs.rejected(measured or {}))
     labels = [label for label in grid.labels if label not in over]  # never trained
     # ASHA's max_t: the longest trial (points may set their own epochs).
-    max_epochs = max(prepared.trial_config(label).epochs for label in prepared.points)
-    if prepared.space is not None:
-        max_epochs = prepared.space.longest_epochs(max_epochs)
+    max_epochs = longest_epochs((prepared.trial_config(label) for label in prepared.points),
+                                prepared.space)
     if settings.search == "optuna":
         space = search_space.within_budget(prepared.space, over) if over else prepared.space
         seeds = [space.seed(label, prepared.trial_config(label).to_dict()) for label in labels]
@@ -225,7 +224,7 @@ def run(prepared: PreparedSweep):
         write_sweep_record(settings, prepared.grid, prepared.fixed, prepared.data,
                            scheduler_reason=prepared.scheduler_reason, resources=resources,
                            cluster=cluster, search_points=prepared.search_points)
-    measured = {}
+    measured, over = {}, {}
     if wanted or settings.budgets:
         measured = costs.measure_costs(settings, prepared.points, prepared.fixed,
                                        threads=max(1, int(resources["cpu"])))
@@ -246,7 +245,7 @@ def run(prepared: PreparedSweep):
           f"{describe_resources(resources, configs)}, scheduler "
           f"{settings.scheduler.upper()} ({prepared.scheduler_reason}); results in "
           f"{settings.experiment_path()}", flush=True)
-    for label, why in costs.rejected(measured).items():
+    for label, why in over.items():
         print(f"rejected, never trained: {label}: {why}", flush=True)
     for line in tracking.dashboard_commands(settings):
         print(line, flush=True)

@@ -10,7 +10,6 @@ import contextlib
 import logging
 import os
 import re
-import sys
 import time
 import urllib.error
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from ray.air.constants import TRAINING_ITERATION
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 from ray.air.integrations.wandb import WandbLoggerCallback
 
+from sweeps import tune_callbacks
 from sweeps.ray_state import collect_wandb_runs, mlflow_trial_runs, wandb_actor, wandb_queue
 from sweeps.resume_repair import best_checkpoint
 from sweeps.tune_callbacks import (
@@ -230,13 +230,9 @@ def _artifact_name(trial) -> str:
     return f"{BEST_CHECKPOINT}-{label[:80]}-{trial.trial_id}"
 
 
-# Their earlier home: a sweep's tuner.pkl written before they moved here names them there.
-EARLIER_MODULE = "sweeps.tune_callbacks"
-
-
 def resolve_earlier_pickles() -> None:
-    """Make the names a tuner.pkl written before the move uses (``sweeps.tune_callbacks.
-    MLflowCallback``, ...) find these classes, before ``Tuner.restore`` unpickles one."""
-    earlier = sys.modules[EARLIER_MODULE]
+    """A sweep's tuner.pkl written before these callbacks moved here names them in
+    ``sweeps.tune_callbacks``: make those names find them, before ``Tuner.restore`` unpickles
+    one."""
     for name in ("MLflowCallback", "WandbCallback", "_WandbRun"):
-        setattr(earlier, name, globals()[name])
+        setattr(tune_callbacks, name, globals()[name])

@@ -136,22 +136,24 @@ def new_sweep_callbacks(settings: SweepSettings, fixed: Mapping[str, Any],
     from sweeps import tune_callbacks as cb
 
     resolved = cb.TrialSettings(fixed, points)
-    if settings.trackers:
-        from sweeps import tracker_callbacks as tracked
     tags = dict(sweep_tags(settings) if tags is None else tags)
     callbacks: list = [cb.TensorBoardCallback(resolved)]
     if "mlflow" in settings.trackers:
         uri = mlflow_uri(settings)
         if uri is not None:
             _new_mlflow_store(settings, uri)
-        callbacks.append(tracked.MLflowCallback(resolved, tracking_uri=uri,
-                                           experiment_name=settings.name, tags=tags,
-                                           artifacts=settings.tracker_artifacts))
+        from sweeps.tracker_callbacks import MLflowCallback  # MLflow: only when asked for
+
+        callbacks.append(MLflowCallback(resolved, tracking_uri=uri,
+                                        experiment_name=settings.name, tags=tags,
+                                        artifacts=settings.tracker_artifacts))
     if "wandb" in settings.trackers:
         # W&B's files straight into the store folder: in a trial's folder Ray would copy them
         # to storage before W&B has finished writing them (its last sync comes first)
         where = {} if os.environ.get("WANDB_DIR") else {"dir": str(_store(settings))}
-        callbacks.append(tracked.WandbCallback(
+        from sweeps.tracker_callbacks import WandbCallback  # W&B: only when asked for
+
+        callbacks.append(WandbCallback(
             resolved, tags=tags, artifacts=settings.tracker_artifacts,
             project=os.environ.get("WANDB_PROJECT") or WANDB_PROJECT, group=settings.name,
             **where))

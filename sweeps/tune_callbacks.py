@@ -18,8 +18,8 @@ and tests/e2e/test_tracking.py check what the trackers received after an upgrade
 
 Imports Ray: ``sweeps.tracking`` (the registry the CLI reads) loads this module only to build a
 sweep's callbacks. Ray keeps the callbacks in the sweep's ``tuner.pkl``, so they pickle. The
-MLflow and W&B callbacks live in ``sweeps.tracker_callbacks``, which imports MLflow and W&B
-(a second a sweep without trackers no longer pays).
+MLflow and W&B callbacks live in ``sweeps.tracker_callbacks``, which imports MLflow and W&B:
+a sweep without trackers loads neither (about a second less at start).
 """
 
 from __future__ import annotations
